@@ -1,0 +1,61 @@
+"""The ``ufm`` command line: ``ufm solve | check | sweep | bench``.
+
+Each subcommand lives in its own module ``ufm/cli/_<name>.py`` exposing ``register(subparsers)`` (adds its
+parser and sets ``func``) so the pieces stay independent. Bad flags exit with status 2 and a one-line
+message; errors raised by validation (``ProblemError``) exit with status 2 and the message, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ("check", "solve", "sweep", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ufm import __version__
+
+    parser = _Parser(prog="ufm", description="Certified global optima of the unconstrained features model.")
+    parser.add_argument("--version", action="version", version=f"ufm {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"ufm.cli._{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"ufm.cli._{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    from ufm import enable_x64
+    from ufm.problem import ProblemError
+
+    enable_x64()  # the command line always verifies in float64 (stated in the README)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ProblemError as e:
+        print(f"ufm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ufm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""The UFM problem specification: what is optimised.
+
+Canonical objective (the one every part of ``ufm`` uses; see ``shared/design/theory.md``)::
+
+    L(W_1..W_M, H, b) = (1/N) sum_i loss(W_M ... W_1 h_i + b, t_i)
+                        + sum_m lambda_W[m]/2 ||W_m||_F^2 + lambda_H/2 ||H||_F^2 + lambda_b/2 ||b||^2
+
+with K classes, n_k samples of class k, N = sum_k n_k, free features H in R^{d x N} (columns grouped by
+class, in class order), W_1..W_{M-1} in R^{d x d}, the classifier W_M in R^{K x d}, bias b in R^K and
+targets t_i (one-hot e_{y_i} unless a sample design such as mixup says otherwise).
+
+``lambda_W`` is listed first layer to classifier. The bias is one of
+``none`` (b = 0), ``regularized`` (lambda_b > 0) or ``free`` (unregularised, lambda_b = 0).
+
+A :class:`Problem` is immutable, hashable and validated on construction: a bad field raises
+:class:`ProblemError` naming the field and the allowed values. Its *static* part (shapes, loss kind, bias
+mode) decides compilation; its *dynamic* part (lambdas, targets, a fixed classifier) is passed to jitted
+code as arrays, so sweeping a lambda never recompiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Optional, Protocol, Sequence, Union
+
+import numpy as np
+
+BIAS_MODES = ("none", "regularized", "free")
+
+
+class ProblemError(ValueError):
+    """A problem field has a bad value. The message names the field and what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"invalid {field}: {message}")
+
+
+class SampleDesign(Protocol):
+    """How the N samples and their targets are laid out, beyond plain one-hot labels.
+
+    The default (``samples=None``) is ``n_k`` samples of class k with target ``e_k``, grouped by class.
+    A design (mixup, label smoothing, ...) returns its own target matrix; the solver never needs to
+    know which design it is.
+    """
+
+    def targets(self, counts: tuple[int, ...]) -> np.ndarray:
+        """Target matrix T in R^{K x N}; column i is the (soft) target of sample i."""
+
+    def labels(self, counts: tuple[int, ...]) -> np.ndarray:
+        """Integer class of each sample (N,), used by metrics; -1 where no single class applies."""
+
+    def validate(self, counts: tuple[int, ...]) -> None:
+        """Raise ProblemError if the design does not fit these counts."""
+
+
+def _check_lambda(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ProblemError(field, f"must be a finite real number >= 0, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ProblemError(field, f"must be a finite real number >= 0, got {value!r}")
+    return v
+
+
+def _check_int(field: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A validated, immutable UFM problem (canonical objective in the module docstring).
+
+    Args:
+      counts: samples per class ``(n_1, ..., n_K)``; K >= 2, every n_k >= 1.
+      d: feature dimension (also the width of every hidden layer), >= 1.
+      depth: number M >= 1 of linear layers after the free features (M = 1 is the plain UFM).
+      loss: a registered loss name (``ufm.losses.available()``; at least ``"ce"`` and ``"mse"``).
+      bias: ``"none"``, ``"regularized"`` (needs lambda_b > 0) or ``"free"``.
+      lambda_W: weight decay of the layers, one value for all or one per layer (first layer to classifier).
+      lambda_H: weight decay of the features.
+      lambda_b: weight decay of the bias (only with ``bias="regularized"``).
+      classifier: ``None`` (learnable), a fixed K x d matrix for W_M, or ``"etf"`` for a fixed simplex
+        ETF (``ufm.geometry.simplex_etf(K, d)``, needs d >= K - 1).
+      samples: an optional :class:`SampleDesign` (e.g. mixup); ``None`` means one-hot targets.
+    """
+
+    counts: tuple[int, ...]
+    d: int
+    depth: int = 1
+    loss: str = "ce"
+    bias: str = "none"
+    lambda_W: tuple[float, ...] = (5e-3,)
+    lambda_H: float = 5e-3
+    lambda_b: float = 0.0
+    classifier: Optional[tuple[tuple[float, ...], ...]] = None
+    samples: Optional[Any] = None
+
+    def __post_init__(self):
+        from ufm import losses  # local import: losses registers names, problem stays dependency-light
+
+        counts = self.counts
+        if isinstance(counts, (str, bytes)) or not isinstance(counts, (Sequence, np.ndarray)):
+            raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
+        counts = tuple(_check_int("counts", c, 1) for c in counts)
+        if len(counts) < 2:
+            raise ProblemError("counts", f"needs at least K = 2 classes, got {len(counts)}")
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "d", _check_int("d", self.d, 1))
+        depth = _check_int("depth", self.depth, 1)
+        object.__setattr__(self, "depth", depth)
+
+        if not isinstance(self.loss, str) or self.loss not in losses.available():
+            raise ProblemError("loss", f"must be one of {list(losses.available())}, got {self.loss!r}")
+        if self.bias not in BIAS_MODES:
+            raise ProblemError("bias", f"must be one of {list(BIAS_MODES)}, got {self.bias!r}")
+
+        lw = self.lambda_W
+        if isinstance(lw, (numbers.Real, np.floating)) and not isinstance(lw, bool):
+            lw = (lw,) * depth
+        if isinstance(lw, (str, bytes)) or not isinstance(lw, (Sequence, np.ndarray)):
+            raise ProblemError("lambda_W", f"must be one number or a list of {depth} numbers, got {lw!r}")
+        lw = tuple(_check_lambda("lambda_W", v) for v in lw)
+        if len(lw) == 1 and depth > 1:
+            lw = lw * depth
+        if len(lw) != depth:
+            raise ProblemError("lambda_W", f"needs 1 or depth = {depth} values (first layer to classifier), "
+                                           f"got {len(lw)}")
+        object.__setattr__(self, "lambda_W", lw)
+        object.__setattr__(self, "lambda_H", _check_lambda("lambda_H", self.lambda_H))
+        object.__setattr__(self, "lambda_b", _check_lambda("lambda_b", self.lambda_b))
+
+        if self.bias == "regularized" and self.lambda_b <= 0:
+            raise ProblemError("lambda_b", "must be > 0 when bias='regularized' (use bias='free' for an "
+                                           "unregularised bias)")
+        if self.bias != "regularized" and self.lambda_b != 0:
+            raise ProblemError("lambda_b", f"is only used with bias='regularized' (bias is {self.bias!r}); "
+                                           "set it to 0 or choose bias='regularized'")
+
+        K, d = len(counts), self.d
+        clf = self.classifier
+        if clf is not None:
+            if isinstance(clf, str):
+                if clf != "etf":
+                    raise ProblemError("classifier", f"must be None (learnable), 'etf' or a {K} x {d} matrix, "
+                                                     f"got {clf!r}")
+                if d < K - 1:
+                    raise ProblemError("classifier", f"'etf' needs d >= K - 1 = {K - 1}, got d = {d}")
+                from ufm.geometry import simplex_etf
+
+                clf = simplex_etf(K, d)
+            arr = np.asarray(clf, dtype=np.float64)
+            if arr.shape != (K, d):
+                raise ProblemError("classifier", f"a fixed classifier must have shape (K, d) = ({K}, {d}), "
+                                                 f"got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ProblemError("classifier", "a fixed classifier must have finite entries")
+            object.__setattr__(self, "classifier", tuple(tuple(float(x) for x in row) for row in arr))
+
+        if self.samples is not None:
+            for attr in ("targets", "labels", "validate"):
+                if not callable(getattr(self.samples, attr, None)):
+                    raise ProblemError("samples", f"a sample design needs a method {attr}() (see SampleDesign)")
+            self.samples.validate(counts)
+
+        losses.get(self.loss).validate(self)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def balanced(cls, K: int, n: int, d: int, **kwargs) -> "Problem":
+        """K classes of n samples each."""
+        K = _check_int("K", K, 2)
+        n = _check_int("n", n, 1)
+        return cls(counts=(n,) * K, d=d, **kwargs)
+
+    def replace(self, **changes) -> "Problem":
+        """A copy with some fields changed (validated again)."""
+        if "depth" in changes and "lambda_W" not in changes and len(set(self.lambda_W)) == 1:
+            changes["lambda_W"] = self.lambda_W[0]
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def K(self) -> int:
+        return len(self.counts)
+
+    @property
+    def N(self) -> int:
+        return int(self.targets().shape[1]) if self.samples is not None else int(sum(self.counts))
+
+    @property
+    def is_balanced(self) -> bool:
+        return len(set(self.counts)) == 1
+
+    @property
+    def classifier_fixed(self) -> bool:
+        return self.classifier is not None
+
+    def classifier_matrix(self) -> Optional[np.ndarray]:
+        return None if self.classifier is None else np.asarray(self.classifier, dtype=np.float64)
+
+    def labels(self) -> np.ndarray:
+        """Class of every sample (N,), samples grouped by class in class order (-1: no single class)."""
+        if self.samples is not None:
+            return np.asarray(self.samples.labels(self.counts), dtype=np.int64)
+        return np.repeat(np.arange(self.K), self.counts)
+
+    def targets(self) -> np.ndarray:
+        """Target matrix T in R^{K x N} (one-hot columns e_{y_i} unless a sample design says otherwise)."""
+        if self.samples is not None:
+            return np.asarray(self.samples.targets(self.counts), dtype=np.float64)
+        return np.eye(self.K)[:, self.labels()]
+
+    def static_key(self) -> tuple:
+        """What decides compilation: shapes, loss kind, bias mode, fixed-vs-learnable classifier."""
+        return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed)
+
+    def data(self) -> dict:
+        """The dynamic arrays of the objective (float64 numpy); see :func:`ufm.objective.objective`."""
+        out = {
+            "lambda_W": np.asarray(self.lambda_W, dtype=np.float64),
+            "lambda_H": np.float64(self.lambda_H),
+            "lambda_b": np.float64(self.lambda_b),
+            "targets": self.targets(),
+        }
+        if self.classifier is not None:
+            out["classifier"] = self.classifier_matrix()
+        return out
+
+    def describe(self) -> str:
+        counts = f"K={self.K} x n={self.counts[0]}" if self.is_balanced else f"counts={list(self.counts)}"
+        lw = self.lambda_W[0] if len(set(self.lambda_W)) == 1 else list(self.lambda_W)
+        s = (f"{self.loss.upper()} UFM, {counts}, d={self.d}, depth M={self.depth}, bias={self.bias}, "
+             f"lambda_W={lw}, lambda_H={self.lambda_H}")
+        if self.bias == "regularized":
+            s += f", lambda_b={self.lambda_b}"
+        if self.classifier is not None:
+            s += ", classifier fixed"
+        return s
+
+    def to_dict(self) -> dict:
+        """JSON-able description (a fixed classifier as a nested list; a sample design by its to_dict)."""
+        out = {
+            "counts": list(self.counts), "d": self.d, "depth": self.depth, "loss": self.loss,
+            "bias": self.bias, "lambda_W": list(self.lambda_W), "lambda_H": self.lambda_H,
+            "lambda_b": self.lambda_b,
+            "classifier": None if self.classifier is None else [list(r) for r in self.classifier],
+        }
+        if self.samples is not None:
+            to_dict = getattr(self.samples, "to_dict", None)
+            out["samples"] = to_dict() if callable(to_dict) else repr(self.samples)
+        return out
+
+
+# ---------------------------------------------------------------------- conventions
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """How a paper writes the UFM objective, so it can be converted exactly to the canonical form.
+
+    paper objective = ``loss_term + pen * (lambda_W ||W||^2 + lambda_H feat(H) + lambda_b ||b||^2)`` where
+
+    - ``loss_reduction``: ``"mean"`` (1/N sum_i) or ``"sum"`` (sum_i) of the per-sample losses;
+    - ``penalty``: ``"half"`` (pen = 1/2) or ``"full"`` (pen = 1);
+    - ``feature_decay``: ``"sum"`` (||H||_F^2) or ``"mean"`` ((1/N) sum_i ||h_i||^2);
+    - ``mse_scale``: the factor in front of ||z - y||^2 per sample (canonical MSE uses 1/2).
+    """
+
+    loss_reduction: str = "mean"
+    penalty: str = "half"
+    feature_decay: str = "sum"
+    mse_scale: float = 0.5
+
+    def __post_init__(self):
+        for field, allowed in (("loss_reduction", ("mean", "sum")), ("penalty", ("half", "full")),
+                               ("feature_decay", ("sum", "mean"))):
+            if getattr(self, field) not in allowed:
+                raise ProblemError(field, f"must be one of {list(allowed)}, got {getattr(self, field)!r}")
+        if not (isinstance(self.mse_scale, numbers.Real) and self.mse_scale > 0):
+            raise ProblemError("mse_scale", f"must be a positive number, got {self.mse_scale!r}")
+
+
+#: Named conventions of the literature (theory.md, "Notation and the canonical objective").
+CONVENTIONS = {
+    "canonical": Convention(),
+    "zhu2021": Convention(),  # Zhu et al. 2021: mean CE + lambda/2 penalties: identical to canonical
+    "dang2023": Convention(),  # Dang et al. 2023: 1/(2N)||Z - Y||^2 + lambda/2 penalties: identical
+    "hong_ling2023": Convention(penalty="full"),  # Hong & Ling: mean CE + lambda (no 1/2)
+    "per_sample_feature_decay": Convention(feature_decay="mean"),
+}
+
+
+def from_convention(convention: Union[str, Convention], *, counts, d, lambda_W, lambda_H, lambda_b=0.0,
+                    loss="ce", **kwargs) -> tuple[Problem, float]:
+    """Convert a problem written in a paper's convention to the canonical one, exactly.
+
+    Returns ``(problem, scale)`` with ``paper_objective(params) == scale * canonical_objective(params)`` for
+    every parameter value, so minimisers coincide and optimal values convert by ``scale``.
+
+    Derivation: divide the paper objective by ``s = N`` if its loss is summed (else 1) and by
+    ``mse_scale / (1/2)`` for MSE; then each penalty ``pen * lambda * ||.||^2`` becomes
+    ``(2 pen lambda / s') / 2 ||.||^2`` and a per-sample-averaged feature decay gets a further 1/N.
+    """
+    if isinstance(convention, str):
+        if convention not in CONVENTIONS:
+            raise ProblemError("convention", f"must be one of {list(CONVENTIONS)} or a Convention, "
+                                             f"got {convention!r}")
+        convention = CONVENTIONS[convention]
+    counts = tuple(counts)
+    N = float(sum(counts))
+    scale = N if convention.loss_reduction == "sum" else 1.0
+    if loss == "mse":
+        scale *= convention.mse_scale / 0.5
+    pen = 0.5 if convention.penalty == "half" else 1.0
+    factor = 2.0 * pen / scale
+
+    def conv(v):
+        return v * factor
+
+    lw = tuple(conv(v) for v in (lambda_W if isinstance(lambda_W, Sequence) else (lambda_W,)))
+    lh = conv(lambda_H) / (N if convention.feature_decay == "mean" else 1.0)
+    problem = Problem(counts=counts, d=d, lambda_W=lw, lambda_H=lh, lambda_b=conv(lambda_b), loss=loss,
+                      **kwargs)
+    return problem, scale
