@@ -151,7 +151,7 @@ class Solution:
             "restart_objectives": [float(v) for v in self.restart_objectives],
             "restart_statuses": list(self.restart_statuses),
             "distinct_objectives": [{"value": v, "count": c} for v, c in self.distinct_objectives()],
-            "metrics": metrics if metrics is not None else self.metrics(),
+            "metrics": _jsonable(metrics if metrics is not None else self.metrics()),
             "certificate": _jsonable(self.certificate),
         }
         if include_arrays:
@@ -162,7 +162,7 @@ class Solution:
         return out
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs), allow_nan=True)
+        return json.dumps(self.to_dict(**kwargs))
 
     def save(self, path) -> None:
         """Save arrays and diagnostics to an ``.npz`` file (``numpy.load`` reads it back)."""
@@ -173,15 +173,15 @@ class Solution:
         arrays["class_means"] = self.class_means()
         arrays["restart_objectives"] = self.restart_objectives
         meta = self.to_dict(include_arrays=False)
-        np.savez(path, meta=np.array(json.dumps(meta, allow_nan=True)), **arrays)
+        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def _jsonable(x):
     if x is None or isinstance(x, (str, bool, int)):
         return x
-    if isinstance(x, float):
-        return x
-    if isinstance(x, (np.floating, np.integer)):
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None  # JSON has no nan / inf: undefined -> null
+    if isinstance(x, np.integer):
         return x.item()
     if isinstance(x, np.ndarray):
         return x.tolist()

@@ -158,7 +158,7 @@ def run(args) -> int:
     if args.save:
         solution.save(args.save)
     if args.json:
-        print(json.dumps(solution.to_dict(metrics=metrics), allow_nan=True))
+        print(json.dumps(solution.to_dict(metrics=metrics)))
     else:
         print(solution.summary())
         keys = ("nc1", "nc2_etf", "nc3", "nc4")
