@@ -1,0 +1,237 @@
+"""The convex reformulation of the one-layer UFM, solved to high accuracy, with a certified lower bound.
+
+For M = 1 and d >= K (theory.md sections 0 and 4; Zhu et al. 2021, Hong & Ling 2023), collapsing the features
+and balancing the factorisation W Hbar = Z gives
+
+    P = min_{Z in R^{K x K}, b}  sum_k (n_k/N) l(z_k + b, e_k) + c ||Z D^{1/2}||_*  [+ lambda_b/2 ||b||^2]
+
+with c = sqrt(lambda_W lambda_H), D = diag(n), z_k the logits of the class-k mean, b = 0 for bias "none".
+We solve it in the variables Y = Z D^{1/2} and beta = sqrt(N) b (which make the smooth part's curvature
+uniform, L = 2 L_l / N with L_l = 1/2 for CE and 1 for MSE) by FISTA with the nuclear-norm prox (singular
+value soft-thresholding) and function-value adaptive restart (O'Donoghue & Candes 2015).
+
+Certificate (weak Fenchel duality): for any G in R^{K x K} with ||G||_2 <= c (spectral norm),
+c ||Y||_* >= <G, Y>, hence
+
+    P >= D(G) = sum_k -(n_k/N) l*(-N g_k / sqrt(n_k))  - [bias term],
+
+with l* the convex conjugate of the per-class loss: for CE l*(v) = sum_i p_i log p_i when p = v + e_k is a
+probability vector (else +inf), for MSE l*(v) = ||v||^2/2 + <v, e_k>. The bias term is 0 for bias "none",
+||sum_k sqrt(n_k) g_k||^2 / (2 lambda_b) for "regularized", and "free" needs sum_k sqrt(n_k) g_k = 0. We build G
+from any primal point (the negative gradient of the smooth part, corrected to satisfy the constraints
+exactly and scaled into the spectral ball), so ``lower_bound`` is rigorous whatever the primal accuracy and
+``gap = value - lower_bound >= 0`` certifies the optimum to within ``gap``.
+
+For d < K the UFM forces rank(Z) <= d: ``lower_bound`` is still a valid lower bound on the UFM optimum, but it
+is attained only if the convex optimum has rank <= d (``ConvexResult.rank``); ``certify`` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from ufm.problem import Problem, ProblemError
+
+SUPPORTED_LOSSES = ("ce", "mse")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvexResult:
+    """Solution of the convex program.
+
+    Attributes:
+      Z: K x K class-mean logits W Hbar (bias excluded); b: K bias (zeros for bias "none").
+      value: primal objective at (Z, b) (an upper bound on the optimum P).
+      lower_bound: certified lower bound D(G) <= P (weak duality).
+      gap: value - lower_bound (>= 0 up to rounding).
+      rank: numerical rank of Z D^{1/2} (the UFM attains P only if rank <= d).
+      iterations: FISTA iterations; converged: gap <= tol * max(1, |value|).
+    """
+
+    Z: np.ndarray
+    b: np.ndarray
+    value: float
+    lower_bound: float
+    gap: float
+    rank: int
+    iterations: int
+    converged: bool
+
+
+def _check(problem: Problem) -> None:
+    if not isinstance(problem, Problem):
+        raise ProblemError("problem", f"must be a ufm.Problem, got {type(problem).__name__}")
+    if problem.depth != 1:
+        raise ProblemError("depth", f"the convex reformulation needs depth M = 1, got {problem.depth} "
+                                    "(use ufm.certify.reduced_search for deep models)")
+    if problem.loss not in SUPPORTED_LOSSES:
+        raise ProblemError("loss", f"the convex reformulation supports {list(SUPPORTED_LOSSES)}, got "
+                                   f"{problem.loss!r}")
+    if problem.classifier_fixed:
+        raise ProblemError("classifier", "the convex reformulation needs a learnable classifier")
+    if problem.samples is not None:
+        raise ProblemError("samples", "the convex reformulation needs one-hot targets (no sample design)")
+
+
+def _per_class_loss(loss: str, Zfull):
+    """sum over columns: l(z_k, e_k) per column k of the K x K logit matrix."""
+    K = Zfull.shape[0]
+    if loss == "ce":
+        return logsumexp(Zfull, axis=0) - jnp.diagonal(Zfull)
+    return 0.5 * jnp.sum((Zfull - jnp.eye(K)) ** 2, axis=0)
+
+
+def _smooth(loss, bias, Y, beta, sqrt_n, N, lambda_b):
+    """f(Y, beta) = sum_k (n_k/N) l(y_k/sqrt(n_k) + beta/sqrt(N)) [+ lambda_b/(2N) ||beta||^2]."""
+    Zfull = Y / sqrt_n[None, :] + (beta / jnp.sqrt(N))[:, None]
+    value = jnp.sum(sqrt_n ** 2 / N * _per_class_loss(loss, Zfull))
+    if bias == "regularized":
+        value = value + lambda_b / (2 * N) * jnp.sum(beta ** 2)
+    return value
+
+
+def _dual_bound(loss, bias, Y, beta, sqrt_n, N, c, lambda_b):
+    """Certified lower bound from a primal point (module docstring). Returns (bound, primal value)."""
+    n = sqrt_n ** 2
+    K = Y.shape[0]
+    Zfull = Y / sqrt_n[None, :] + (beta / jnp.sqrt(N))[:, None]
+    if loss == "ce":
+        P = jax.nn.softmax(Zfull, axis=0)  # column k: p_k, a probability vector
+        if bias == "free":  # enforce sum_k n_k (p_k - e_k) = 0 exactly by mixing in a common u
+            q = P @ n
+            t = jnp.clip(jnp.max((q - n) / q), 0.0, 1.0)
+            u = jnp.where(t > 0, (n - (1 - t) * q) / jnp.maximum(t * N, 1e-300), jnp.ones(K) / K)
+            P = (1 - t) * P + t * u[:, None]
+        V = P - jnp.eye(K)  # v_k = -N g_k / sqrt(n_k) before scaling
+    else:
+        V = Zfull - jnp.eye(K)
+        if bias == "free":
+            V = V - (V @ n / N)[:, None]
+    G = -(sqrt_n[None, :] / N) * V
+    s = jnp.minimum(1.0, c / jnp.maximum(jnp.linalg.norm(G, ord=2), 1e-300))
+    G, V = s * G, s * V
+    if loss == "ce":
+        Pt = jnp.eye(K) + V  # p~_k = e_k + s (p_k - e_k), a probability vector
+        entropy = -jnp.sum(jnp.where(Pt > 0, Pt * jnp.log(jnp.where(Pt > 0, Pt, 1.0)), 0.0), axis=0)
+        bound = jnp.sum(n / N * entropy)
+    else:
+        conj = 0.5 * jnp.sum(V ** 2, axis=0) + jnp.diagonal(V)
+        bound = -jnp.sum(n / N * conj)
+    if bias == "regularized":
+        r = G @ sqrt_n
+        bound = bound - jnp.sum(r ** 2) / (2 * lambda_b)
+    primal = _smooth(loss, bias, Y, beta, sqrt_n, N, lambda_b) + c * jnp.sum(jnp.linalg.svd(Y, compute_uv=False))
+    return bound, primal
+
+
+@functools.lru_cache(maxsize=16)
+def _fista(loss: str, bias: str):
+    L_loss = 0.5 if loss == "ce" else 1.0
+
+    def run(Y0, beta0, sqrt_n, N, c, lambda_b, tol, max_iter):
+        L = 2 * L_loss / N + (lambda_b / N if bias == "regularized" else 0.0)
+        step = 1.0 / L
+        smooth = functools.partial(_smooth, loss, bias, sqrt_n=sqrt_n, N=N, lambda_b=lambda_b)
+        grad = jax.grad(lambda Y, beta: smooth(Y=Y, beta=beta), argnums=(0, 1))
+        use_b = bias != "none"
+
+        def F(Y, beta):
+            return smooth(Y=Y, beta=beta) + c * jnp.sum(jnp.linalg.svd(Y, compute_uv=False))
+
+        def prox(Y):
+            U, s, Vt = jnp.linalg.svd(Y, full_matrices=False)
+            return (U * jnp.maximum(s - step * c, 0.0)) @ Vt
+
+        def body(state):
+            Y, beta, Yx, bx, t, k, f_prev, gap = state
+            gY, gb = grad(Yx, bx)
+            Y_new = prox(Yx - step * gY)
+            b_new = bx - step * gb if use_b else bx
+            f_new = F(Y_new, b_new)
+            restart = f_new > f_prev
+            t_new = jnp.where(restart, 1.0, (1 + jnp.sqrt(1 + 4 * t * t)) / 2)
+            mom = jnp.where(restart, 0.0, (t - 1) / t_new)
+            Yx_new = Y_new + mom * (Y_new - Y)
+            bx_new = b_new + mom * (b_new - beta)
+            lb, primal = _dual_bound(loss, bias, Y_new, b_new, sqrt_n, N, c, lambda_b)
+            return (Y_new, b_new, Yx_new, bx_new, t_new, k + 1, f_new, primal - lb)
+
+        def cond(state):
+            *_, k, f_prev, gap = state
+            return (k < max_iter) & (gap > tol * jnp.maximum(1.0, jnp.abs(f_prev)))
+
+        state = (Y0, beta0, Y0, beta0, jnp.asarray(1.0), jnp.asarray(0), F(Y0, beta0), jnp.asarray(jnp.inf))
+        Y, beta, *_, k, f, gap = jax.lax.while_loop(cond, body, state)
+        return Y, beta, k
+
+    return jax.jit(run)
+
+
+def _arrays(problem: Problem):
+    n = np.asarray(problem.counts, dtype=np.float64)
+    return (jnp.asarray(np.sqrt(n)), float(n.sum()), float(np.sqrt(problem.lambda_W[0] * problem.lambda_H)),
+            float(problem.lambda_b))
+
+
+def certificate(problem: Problem, Z, b=None) -> tuple[float, float]:
+    """Certified lower bound and primal value of the convex program at class-mean logits ``Z`` (K x K,
+    bias excluded) and bias ``b``: ``(lower_bound, value)`` with lower_bound <= optimum <= value."""
+    _check(problem)
+    sqrt_n, N, c, lambda_b = _arrays(problem)
+    Y = jnp.asarray(Z, jnp.float64) * sqrt_n[None, :]
+    beta = jnp.sqrt(N) * jnp.asarray(np.zeros(problem.K) if b is None else b, jnp.float64)
+    lb, primal = _dual_bound(problem.loss, problem.bias, Y, beta, sqrt_n, N, c, lambda_b)
+    return float(lb), float(primal)
+
+
+def solve_convex(problem: Problem, *, tol: float = 1e-12, max_iter: int = 200_000,
+                 Z0: Optional[np.ndarray] = None, b0: Optional[np.ndarray] = None) -> ConvexResult:
+    """Solve the one-layer convex program of ``problem`` (module docstring) to relative gap ``tol``.
+
+    ``Z0``, ``b0``: optional warm start (e.g. W Hbar of a UFM solution).
+    """
+    from ufm._precision import require_x64
+
+    _check(problem)
+    require_x64("ufm.convex.solve_convex")
+    sqrt_n, N, c, lambda_b = _arrays(problem)
+    K = problem.K
+    Y0 = (jnp.zeros((K, K)) if Z0 is None else jnp.asarray(Z0, jnp.float64)) * sqrt_n[None, :]
+    beta0 = jnp.sqrt(N) * (jnp.zeros(K) if b0 is None or problem.bias == "none" else jnp.asarray(b0, jnp.float64))
+    Y, beta, k = _fista(problem.loss, problem.bias)(Y0, beta0, sqrt_n, N, c, lambda_b, tol, max_iter)
+    lb, primal = _dual_bound(problem.loss, problem.bias, Y, beta, sqrt_n, N, c, lambda_b)
+    s = np.linalg.svd(np.asarray(Y), compute_uv=False)
+    rank = int(np.sum(s > max(K, 1) * np.finfo(float).eps * max(s[0], 1e-300))) if s[0] > 0 else 0
+    gap = float(primal - lb)
+    return ConvexResult(Z=np.asarray(Y) / np.asarray(sqrt_n)[None, :], b=np.asarray(beta) / np.sqrt(N),
+                        value=float(primal), lower_bound=float(lb), gap=gap, rank=rank, iterations=int(k),
+                        converged=bool(gap <= tol * max(1.0, abs(float(primal)))))
+
+
+def lift(problem: Problem, Z, b=None) -> dict:
+    """Full one-layer UFM parameters attaining the convex objective at ``Z``: with Z D^{1/2} = U S V^T,
+    W = (lambda_H/lambda_W)^{1/4} U S^{1/2} Q^T and Hbar = (lambda_W/lambda_H)^{1/4} Q S^{1/2} V^T D^{-1/2}
+    (balanced: lambda_W ||W||^2 = lambda_H ||Hbar D^{1/2}||^2 = c ||Z D^{1/2}||_*), features at the class
+    means; Q = the first r columns of the identity of R^d (needs rank r <= d). Returns a parameter pytree."""
+    from ufm.objective import params_from_arrays
+
+    n = np.asarray(problem.counts, float)
+    Y = np.asarray(Z) * np.sqrt(n)[None, :]
+    U, s, Vt = np.linalg.svd(Y)
+    r = int(np.sum(s > problem.K * np.finfo(float).eps * max(s[0], 1e-300))) if s[0] > 0 else 0
+    if r > problem.d:
+        raise ProblemError("d", f"the convex optimum has rank {r} > d = {problem.d}: no UFM point attains it")
+    ratio = (problem.lambda_H / problem.lambda_W[0]) ** 0.25
+    W = np.zeros((problem.K, problem.d))
+    Hbar = np.zeros((problem.d, problem.K))
+    W[:, :r] = ratio * U[:, :r] * np.sqrt(s[:r])
+    Hbar[:r, :] = (np.sqrt(s[:r])[:, None] * Vt[:r, :]) / np.sqrt(n)[None, :] / ratio
+    H = Hbar[:, problem.labels()]
+    return params_from_arrays(problem, [W], H, None if problem.bias == "none" else np.asarray(b))
