@@ -56,6 +56,10 @@ class SolverOptions:
       learning_rate, momentum: for ``gd`` / ``adam``.
       stall_iters: consecutive non-decreasing iterations after which a run is ``stalled``.
       precision: ``"float64"`` (default; requires jax x64) or ``"float32"``.
+      search: ``"auto"`` (default: for a deep model, M > 1, solved from random starts with restarts > 1,
+        also run the reduced-problem global search of ``ufm.certify`` and count its polished result as one
+        more run -- random restarts alone often stop at the simplex-ETF value of deep CE, which is not
+        optimal), ``"always"`` or ``"never"``.
     """
 
     method: str = "lbfgs"
@@ -69,6 +73,7 @@ class SolverOptions:
     momentum: float = 0.9
     stall_iters: int = 20
     precision: str = "float64"
+    search: str = "auto"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -85,6 +90,8 @@ class SolverOptions:
             raise ProblemError("momentum", f"must be in [0, 1), got {self.momentum!r}")
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
             raise ProblemError("seed", f"must be an integer, got {self.seed!r}")
+        if self.search not in ("auto", "always", "never"):
+            raise ProblemError("search", f"must be 'auto', 'always' or 'never', got {self.search!r}")
         if self.precision not in ("float64", "float32"):
             raise ProblemError("precision", f"must be 'float64' or 'float32', got {self.precision!r}")
 
@@ -97,13 +104,11 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
-def _make_run(loss: str, bias: str, method: str, memory: int, learning_rate: float, momentum: float,
-              stall_iters: int):
-    """The (un-jitted) single-run loop for a static configuration.
+def _make_run(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int):
+    """The (un-jitted) single-run loop minimising ``f(params, data)`` over a parameter pytree.
 
     ``run(x0, data, max_iter, gtol) -> (x, f, gnorm, iters, status_code)``; status codes index STATUSES.
     """
-    f = obj.make_objective(loss, bias)
 
     if method == "lbfgs":
         opt = optax.lbfgs(memory_size=memory,
@@ -165,21 +170,35 @@ def _make_run(loss: str, bias: str, method: str, memory: int, learning_rate: flo
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_run(loss, bias, method, memory, learning_rate, momentum, stall_iters):
-    return jax.jit(_make_run(loss, bias, method, memory, learning_rate, momentum, stall_iters))
+def _compiled_run(f, method, memory, learning_rate, momentum, stall_iters):
+    return jax.jit(_make_run(f, method, memory, learning_rate, momentum, stall_iters))
 
 
-def run_once(problem: Problem, x0: dict, options: SolverOptions = SolverOptions()):
-    """One jitted run from the start ``x0`` (a parameter pytree). Returns numpy/python values
-    ``(params, objective, grad_norm, iterations, status)``."""
-    runner = _compiled_run(problem.loss, problem.bias, options.method, options.memory,
-                           float(options.learning_rate), float(options.momentum), options.stall_iters)
+@functools.lru_cache(maxsize=64)
+def _ufm_objective(loss: str, bias: str):
+    return obj.make_objective(loss, bias)
+
+
+def minimize(f, x0, data, options: SolverOptions = SolverOptions()):
+    """Minimise any smooth ``f(params, data)`` over a parameter pytree with the solver loop of this module
+    (same methods, stopping rule and statuses). ``f`` must be a stable (module-level or cached) function:
+    compilations are cached on its identity. Returns ``(params, objective, grad_norm, iterations, status)``
+    as numpy / python values."""
+    runner = _compiled_run(f, options.method, options.memory, float(options.learning_rate),
+                           float(options.momentum), options.stall_iters)
     dtype = jnp.float64 if options.precision == "float64" else jnp.float32
-    data = obj.problem_data(problem, dtype)
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
+    data = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), data)
     x, fx, gn, it, code = runner(x0, data, jnp.asarray(options.max_iter), jnp.asarray(options.gtol, dtype))
     x = jax.tree_util.tree_map(np.asarray, x)
     return x, float(fx), float(gn), int(it), STATUSES[int(code)]
+
+
+def run_once(problem: Problem, x0: dict, options: SolverOptions = SolverOptions()):
+    """One jitted run of the UFM objective of ``problem`` from the start ``x0`` (a parameter pytree).
+    Returns ``(params, objective, grad_norm, iterations, status)``."""
+    dtype = jnp.float64 if options.precision == "float64" else jnp.float32
+    return minimize(_ufm_objective(problem.loss, problem.bias), x0, obj.problem_data(problem, dtype), options)
 
 
 def _check_init(problem: Problem, start) -> None:
@@ -192,6 +211,16 @@ def _check_init(problem: Problem, start) -> None:
     if not ok:
         raise ProblemError("init", f"a start must be a parameter pytree with shapes {shapes} "
                                    "(see ufm.objective.params_from_arrays)")
+
+
+def _use_search(problem: Problem, options: SolverOptions, init) -> bool:
+    if options.search == "never" or init is not None:
+        return False
+    from ufm.certify import search_applicable
+
+    if not search_applicable(problem)[0]:
+        return False
+    return options.search == "always" or (problem.depth > 1 and options.restarts > 1)
 
 
 def _check_precision(options: SolverOptions) -> None:
@@ -234,6 +263,14 @@ def solve(problem: Problem, options: Optional[SolverOptions] = None, *, init=Non
         runs.append(run_once(problem, x0, options))
         if progress is not None:
             progress(r + 1, len(starts), runs[-1][1])
+    method = options.method
+    if _use_search(problem, options, init):
+        from ufm.certify import reduced_search
+
+        found = reduced_search(problem, restarts=options.restarts, seed=options.seed,
+                               options=dataclasses.replace(options, search="never"))
+        runs.append((found.params(), found.objective, found.grad_norm, found.iterations, found.status))
+        method = f"{options.method}+reduced-search"
     wall = time.perf_counter() - t0
-    return Solution.from_runs(problem, runs, method=options.method, seed=options.seed, wall_time=wall,
+    return Solution.from_runs(problem, runs, method=method, seed=options.seed, wall_time=wall,
                               options=dataclasses.asdict(options))

@@ -1,0 +1,101 @@
+"""ufm.certify: convex certificate (M = 1), reduced-problem global search, second-order verdicts."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+import ufm
+from ufm import objective as obj
+from ufm.certify import (certify, factor_logits, lift_reduced, reduced_search, schatten_value, second_order,
+                         _collapsed_objective, _reduced_data)
+from ufm.solution import Solution
+from ufm.solve import solve
+
+
+def etf_value(K, n, M, lam):
+    """Best value over the simplex-ETF family Z = a (I - J/K) of the master reduction with equal decay lam:
+    log(1 + (K-1) e^{-a}) + ((M+1)/2) lam (K-1) (a sqrt(n))^{2/(M+1)} (theory.md sections 0 and 3)."""
+    def g(a):
+        return np.log1p((K - 1) * np.exp(-a)) + (M + 1) / 2 * lam * (K - 1) * (a * np.sqrt(n)) ** (2 / (M + 1))
+
+    grid = np.linspace(0, 60, 6001)
+    a0 = grid[np.argmin(g(grid))]
+    res = minimize_scalar(g, bounds=(max(a0 - 0.02, 0), a0 + 0.02), method="bounded", options={"xatol": 1e-12})
+    return min(res.fun, g(0.0))
+
+
+@pytest.mark.parametrize("counts,loss,bias,kw", [
+    ((4, 4, 4), "ce", "none", {}),
+    ((10, 5, 2), "ce", "free", {}),
+    ((5, 5, 5), "mse", "none", {}),
+    ((10, 5, 2), "mse", "regularized", {"lambda_b": 1e-2}),
+])
+def test_one_layer_gap_closes(counts, loss, bias, kw):
+    p = ufm.Problem(counts=counts, d=4, loss=loss, bias=bias, lambda_W=5e-3, lambda_H=5e-3, **kw)
+    c = certify(solve(p, restarts=2), hessian=False).certificate
+    assert c["certified"] and 0 <= c["gap"] <= 1e-8
+    assert c["lower_bound"] <= solve(p, seed=5).objective
+
+
+@pytest.mark.parametrize("K,M,seed", [(4, 3, 0), (4, 3, 1), (4, 3, 2), (6, 2, 0)])
+def test_reduced_search_beats_etf_for_deep_ce(K, M, seed):
+    """Garrod & Keating 2024: no ETF point is optimal for K >= 4, M >= 3 (or K >= 6, M = 2)."""
+    n, lam = 2, 1e-3
+    p = ufm.Problem.balanced(K, n, K, depth=M, lambda_W=lam, lambda_H=lam)
+    found = reduced_search(p, restarts=4, seed=seed)
+    assert found.objective < etf_value(K, n, M, lam) - 1e-4
+    assert found.status in ("converged", "stalled")
+
+
+def test_reduced_search_matches_etf_when_optimal():
+    K, n, lam = 4, 3, 5e-3
+    p = ufm.Problem.balanced(K, n, 5, depth=1, lambda_W=lam, lambda_H=lam)
+    found = reduced_search(p, restarts=4)
+    assert abs(found.objective - etf_value(K, n, 1, lam)) <= 1e-9
+
+
+def test_lift_preserves_reduced_value():
+    p = ufm.Problem(counts=(5, 3, 2, 2), d=6, depth=3, loss="ce", bias="free", lambda_W=1e-3, lambda_H=2e-3)
+    rng = np.random.default_rng(0)
+    params = factor_logits(p, 2 * rng.standard_normal((4, 4)), rng.standard_normal(4))
+    reduced = float(_collapsed_objective(p.loss, p.bias)(params, _reduced_data(p)))
+    full = lift_reduced(p, params)
+    assert abs(obj.evaluate(p, full["W"], full["H"], full["b"]) - reduced) <= 1e-9 * abs(reduced)
+    # a balanced factorisation attains the Schatten (master reduction) value of its Z
+    Z = 2 * rng.standard_normal((4, 4))
+    bal = factor_logits(p, Z)
+    p0 = p.replace(bias="none")
+    assert abs(float(_collapsed_objective("ce", "none")({"W": bal["W"], "H": bal["H"]}, _reduced_data(p0)))
+               - schatten_value(p0, Z)) <= 1e-12
+
+
+def test_zero_is_a_saddle_and_optimum_a_minimum():
+    p = ufm.Problem.balanced(4, 5, 6, lambda_W=5e-3, lambda_H=5e-3)  # K c = 0.1 < 1: zero not optimal
+    zero = obj.params_from_arrays(p, [np.zeros((4, 6))], np.zeros((6, 20)))
+    sol0 = Solution.from_runs(p, [(zero, np.log(4), 0.0, 0, "converged")])
+    assert second_order(sol0)["verdict"] == "saddle"
+    s = second_order(solve(p))
+    assert s["verdict"] == "minimum" and s["min_eigenvalue"] > 0 and s["symmetry_dimensions"] == 15
+
+
+def test_certify_improves_a_trapped_deep_solution_and_solve_uses_search():
+    K, n, M, lam = 4, 2, 3, 1e-3
+    p = ufm.Problem.balanced(K, n, K, depth=M, lambda_W=lam, lambda_H=lam)
+    # a point on the ETF family (a critical point of the collapsed problem), polished: trapped at the ETF value
+    grid = np.linspace(0.1, 40, 4000)
+    vals = [schatten_value(p, a * (np.eye(K) - 1 / K)) for a in grid]
+    a = grid[int(np.argmin(vals))]
+    etf = solve(p, init=lift_reduced(p, factor_logits(p, a * (np.eye(K) - 1 / K))))
+    assert abs(etf.objective - etf_value(K, n, M, lam)) <= 1e-7
+    c = certify(etf, hessian=False)
+    assert c.objective < etf.objective - 1e-4 and c.certificate["improved_by"]["step"] == "reduced search"
+    auto = solve(p, restarts=2)
+    assert auto.method.endswith("reduced-search") and auto.objective <= c.objective + 1e-9
+
+
+def test_cli_certify(capsys):
+    from ufm.cli import main
+
+    rc = main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "--certify", "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "certificate" in out and "gap" in out and "certified: True" in out
