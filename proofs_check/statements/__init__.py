@@ -1,0 +1,1 @@
+"""The built-in statements: one module per statement, each defining ``STATEMENT``."""
