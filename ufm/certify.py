@@ -95,6 +95,8 @@ def schatten_value(problem: Problem, Z, b=None) -> float:
         jnp.asarray(logits), jnp.eye(K)))))
     lam = (problem.lambda_H * np.prod(problem.lambda_W)) ** (1 / (M + 1))
     s = np.linalg.svd(np.asarray(Z) * np.sqrt(n)[None, :], compute_uv=False)
+    # rounding-level singular values (exact zeros of a rank-deficient Z) would add (1e-16)^{2/(M+1)}
+    s = s[s > K * np.finfo(float).eps * s[0]] if s.size and s[0] > 0 else s[:0]
     value += (M + 1) / 2 * lam * np.sum(s ** (2 / (M + 1)))
     if problem.bias == "regularized" and b is not None:
         value += 0.5 * problem.lambda_b * float(np.sum(np.asarray(b) ** 2))

@@ -1,0 +1,68 @@
+"""ufm.theory: sympy facts hold; predictions agree with the solver (the proofs_check tests run every
+statement; here the prediction functions themselves)."""
+
+import numpy as np
+import pytest
+
+import ufm
+from ufm.solve import solve
+from ufm.theory import PREDICTIONS, applicable, dang2023, garrod2024, master, zhu2021
+
+
+@pytest.mark.parametrize("module", [master, zhu2021, dang2023, garrod2024])
+def test_symbolic_facts_verified(module):
+    facts = module.symbolic_checks()
+    assert facts and all(facts.values()), {k: v for k, v in facts.items() if not v}
+
+
+def test_registry_and_applicability():
+    p = ufm.Problem.balanced(4, 3, 5, loss="ce", lambda_W=1e-3, lambda_H=1e-3)
+    names = applicable(p)
+    assert "zhu2021_balanced_ce" in names and "convex_oracle_m1" in names and "dang2023_deep_ce_etf" in names
+    assert "dang2023_mse_imbalanced" not in names
+    ok, why = PREDICTIONS["zhu2021_balanced_ce"].applies(p.replace(depth=2))
+    assert not ok and "depth" in why
+
+
+def test_dang_rules_differ_only_in_the_window():
+    from proofs_check.statements._mse_cases import at_ratio
+
+    window = at_ratio((12, 8, 3), 2, 1.0, "window")
+    k = 2
+    assert dang2023.global_x(window, 3) == 0.0 and dang2023.largest_root_x(window, 3) > 0
+    above = at_ratio((12, 8, 3), 2, 2.0)
+    assert dang2023.global_x(above, 3) == pytest.approx(dang2023.largest_root_x(above, 3), rel=1e-12)
+    below_roots = at_ratio((12, 8, 3), 2, 0.5, "window")
+    assert dang2023.stationary_points(below_roots, 3).size == 0 and k == 2
+
+
+def test_dang_threshold_matches_the_scalar_problem():
+    """At n_min slightly above / below the global threshold the global argmin switches from 0 to x^M >= M-1."""
+    from proofs_check.statements._mse_cases import at_ratio
+
+    for M in (2, 3):
+        lo, hi = at_ratio((12, 8, 3), M, 0.999), at_ratio((12, 8, 3), M, 1.001)
+        assert dang2023.global_x(lo, 3) == 0.0
+        assert dang2023.global_x(hi, 3) ** M >= M - 1 - 1e-9
+
+
+def test_balanced_prediction_against_solver():
+    p = ufm.Problem.balanced(3, 4, 3, loss="mse", depth=2, bias="free", lambda_W=2e-3, lambda_H=2e-3)
+    pred = PREDICTIONS["dang2023_mse_balanced"]
+    err = pred.errors(p, solve(p, restarts=3, init_scale=0.5))
+    assert err["objective_rel_err"] <= 1e-8 and err["logits_err"] <= 1e-6 and err["bias_err"] <= 1e-6
+
+
+def test_zhu_prediction_zero_regime():
+    p = ufm.Problem.balanced(4, 3, 4, lambda_W=0.2, lambda_H=0.2)  # K c = 4 * 0.346 > 1
+    pred = PREDICTIONS["zhu2021_balanced_ce"].predict(p)
+    assert pred["regime"] == "zero" and pred["objective"] == pytest.approx(np.log(4))
+
+
+def test_etf_family_value_is_the_etf_point():
+    p = ufm.Problem.balanced(4, 2, 4, depth=3, lambda_W=1e-3, lambda_H=1e-3)
+    value, a = dang2023.etf_family_value(p)
+    from ufm.certify import schatten_value
+
+    assert schatten_value(p, a * (np.eye(4) - 0.25)) == pytest.approx(value, rel=1e-12)
+    assert garrod2024.hypotheses(p)[0] and not garrod2024.hypotheses(p.replace(depth=2))[0]
