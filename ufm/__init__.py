@@ -8,8 +8,10 @@ for explicitly.
 
 from ufm._precision import enable_x64, x64_enabled
 from ufm.problem import CONVENTIONS, Convention, Problem, ProblemError, from_convention
+from ufm import mixup  # noqa: E402,F401  (registers the mixup-ce / mixup-mse losses)
+from ufm.mixup import MixupDesign  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Problem", "ProblemError", "Convention", "CONVENTIONS", "from_convention", "enable_x64",
+__all__ = ["MixupDesign", "Problem", "ProblemError", "Convention", "CONVENTIONS", "from_convention", "enable_x64",
            "x64_enabled", "__version__"]

@@ -222,6 +222,17 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
     features entering layer m, W_{m-1}..W_1 H, against the classifier W_M..W_m (deep neural collapse,
     Dang et al. 2023)."""
     labels = solution.problem.labels()
+    K = solution.problem.K
+    missing = [k for k in range(K) if not np.any(labels == k)]
+    if missing:  # e.g. mixup without original samples: class statistics are undefined
+        keys = ("nc1", "cdnv", "nc2_equinorm_means", "nc2_equinorm_classifier", "nc2_equiangular",
+                "nc2_equiangular_classifier", "nc2_maxangle", "nc2_etf", "nc2_etf_means", "nc3", "unc3", "nc4",
+                "gnc2")
+        out = {k: float("nan") for k in keys}
+        out["nc2_etf"] = nc2_etf(solution.product().T)
+        out["nc2_equinorm_classifier"] = equinorm(solution.product().T)
+        out["note"] = f"classes {missing} have no single-class samples: class statistics undefined"
+        return out
     out = nc_metrics(solution.features, labels, solution.product(), solution.bias, mean=mean,
                      predicted_gram=predicted_gram)
     if per_layer and len(solution.weights) > 1:

@@ -74,11 +74,11 @@ def run(args) -> int:
 
 
 def format_table(results, total) -> str:
-    lines = [f"{'statement':32s} {'verdict':13s} {'expected':9s} cases  time", "-" * 72]
+    lines = [f"{'statement':38s} {'verdict':13s} {'expected':9s} cases  time", "-" * 78]
     for r in results:
         flag = "" if r.as_expected else "  <-- UNEXPECTED"
-        lines.append(f"{r.id:32s} {r.verdict:13s} {r.expected:9s} {len(r.cases):5d} {r.seconds:5.1f}s{flag}")
-    lines.append("-" * 72)
+        lines.append(f"{r.id:38s} {r.verdict:13s} {r.expected:9s} {len(r.cases):5d} {r.seconds:5.1f}s{flag}")
+    lines.append("-" * 78)
     good = sum(r.as_expected for r in results)
     lines.append(f"{good}/{len(results)} verdicts as expected in {total:.1f} s")
     for r in results:
