@@ -125,11 +125,22 @@ def factor_logits(problem: Problem, Z, b=None) -> dict:
 
 def structured_logits(problem: Problem, scales=(1.0, 3.0, 8.0)) -> list:
     """Named structured starting points for Z (K x K class-mean logits): simplex ETF a (I - J/K);
-    classes paired (own +beta, partner -beta, others 0; Garrod & Keating 2024); blocks of 3 classes."""
+    orthogonal frame a I (Dang et al. 2023's MSE geometry) and, for imbalanced counts, the frame with the m
+    smallest classes set to 0 (minority collapse); classes paired (own +beta, partner -beta, others 0;
+    Garrod & Keating 2024); blocks of 3 classes. Scales are relative to the loss (MSE targets are 1)."""
     K = problem.K
     starts = []
+    if problem.loss in ("mse", "mixup-mse"):
+        scales = tuple(min(a, 1.0) * 0.9 for a in scales) + (0.5,)
     for a in scales:
         starts.append(("etf", a * (np.eye(K) - np.ones((K, K)) / K)))
+        starts.append(("frame", a * np.eye(K)))
+        if not problem.is_balanced:  # minority collapse: frames with the m smallest classes switched off
+            order = np.argsort(problem.counts, kind="stable")
+            for m in range(1, K - 1):
+                mask = np.ones(K)
+                mask[order[:m]] = 0.0
+                starts.append((f"frame-{m}-minority-off", a * np.diag(mask)))
         for g in (2, 3):
             if K < g + 1 and g == 3:
                 continue
@@ -171,6 +182,8 @@ def reduced_search(problem: Problem, *, restarts: int = 16, seed: int = 0, init_
             if problem.bias != "none":
                 p["b"] = np.zeros(K)
             starts.append(("random", p))
+        elif i % 4 == 3:  # random positive diagonal: orthogonal frames of unequal lengths (imbalanced MSE)
+            starts.append(("diagonal", factor_logits(problem, np.diag(rng.uniform(0.2, 1.0, K)) * init_scale)))
         else:
             rank = 1 + (i // 2) % max(K - 1, 1)
             Z = rng.standard_normal((K, rank)) @ rng.standard_normal((rank, K)) * init_scale * 3 / np.sqrt(rank)

@@ -125,12 +125,19 @@ def largest_root_x(problem, n_k) -> float:
     return float(roots[-1]) if roots.size else 0.0
 
 
-def global_threshold(problem) -> float:
-    """n_k above which class k is not collapsed to 0: N^2 lbar lambda_H (M = 1), M b/(M-1)^{(M-1)/M} (M >= 2)."""
-    M, lb, Nv, b = _params(problem)
+def threshold_formula(N: float, M: int, lbar: float, lambda_H: float) -> float:
+    """n_k above which class k is not collapsed to 0: N^2 lbar lambda_H (M = 1), M b/(M-1)^{(M-1)/M} with
+    b = M N lbar (N lambda_H)^{1/M} (M >= 2). N may be any positive real."""
     if M == 1:
-        return Nv ** 2 * lb * problem.lambda_H
+        return N ** 2 * lbar * lambda_H
+    b = M * N * lbar * (N * lambda_H) ** (1 / M)
     return M * b / (M - 1) ** ((M - 1) / M)
+
+
+def global_threshold(problem) -> float:
+    """:func:`threshold_formula` for ``problem``."""
+    M, lb, Nv, _ = _params(problem)
+    return threshold_formula(Nv, M, lb, problem.lambda_H)
 
 
 def root_threshold(problem) -> float:

@@ -1,0 +1,230 @@
+"""The sweep engine: expand a spec, skip what is done, solve the rest in batches, write chunks, merge.
+
+Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``method``, every axis value, the problem
+(``K``, ``N``, ``counts``, ``d``, ``depth``, ``loss``, ``bias``, ``lambda_W``, ``lambda_H``, ``lambda_b``),
+``objective``, ``status``, ``grad_norm``, ``iterations``, the scalar metrics (``nc1``, ``nc2_etf``, ``nc3``,
+``nc4``, ...), ``diag_WHbar`` (list) and ``diag_WHbar_min``, and for each prediction ``pred_<name>_objective``
+plus its errors ``pred_<name>_<error>``. With ``search = true`` each point has one more row, restart index
+``restarts``, ``method = "reduced-search"``: the reduced-problem global search of ``ufm.certify`` (random
+restarts of deep models stop at saddles and spurious critical points; see docs/sweep.md). A point whose Problem is invalid, or a run that fails, becomes a row
+with ``status`` = ``invalid`` / ``failed`` and the message in ``error``; the sweep goes on.
+
+Several processes: each takes the points with ``point_id % num_processes == process_id``
+(``jax.distributed`` gives the process id and count); all write chunks into the same directory; the merge
+(process 0 when everyone is done, or any later rerun) deduplicates by (point_id, restart).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import numpy as np
+
+from ufm import objective as obj
+from ufm.problem import ProblemError
+from ufm.solution import Solution
+from ufm.solve import SolverOptions
+from ufm.sweep import store
+from ufm.sweep.batch import solve_batch
+from ufm.sweep.spec import SweepSpec
+
+SCALAR_METRICS = ("nc1", "cdnv", "nc2_etf", "nc2_etf_means", "nc2_equinorm_means", "nc2_equiangular", "nc3",
+                  "unc3", "nc4", "gnc2")
+
+
+class Progress:
+    """A one-line progress display on stderr: done / total, rate, ETA."""
+
+    def __init__(self, total: int, done: int = 0, enabled: bool = True):
+        self.total, self.done, self.start_done = total, done, done
+        self.t0 = time.perf_counter()
+        self.enabled = enabled
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        el = time.perf_counter() - self.t0
+        rate = (self.done - self.start_done) / el if el > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        pct = 100.0 * self.done / max(self.total, 1)
+        bar = "#" * int(pct / 5)
+        print(f"\r[{bar:20s}] {self.done}/{self.total} rows ({pct:5.1f}%)  {rate:6.2f} rows/s  ETA {eta:6.0f} s",
+              end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int) -> dict:
+    row = {"point_id": pid, "restart": restart, "seed": seed}
+    for k, v in point.items():
+        row[f"axis_{k}"] = v if not isinstance(v, list) else json.dumps(v)
+    return row
+
+
+def _problem_columns(p) -> dict:
+    return {"K": p.K, "N": p.N, "counts": json.dumps(list(p.counts)), "d": p.d, "depth": p.depth, "loss": p.loss,
+            "bias": p.bias, "lambda_W": float(p.lambda_W[0]), "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+
+
+def _result_columns(spec: SweepSpec, problem, run) -> dict:
+    params, f, gn, it, status = run
+    sol = Solution.from_runs(problem, [run])
+    out = {"objective": f, "status": status, "grad_norm": gn, "iterations": it, "error": ""}
+    try:
+        m = sol.metrics(per_layer=False)
+        out.update({k: float(m[k]) for k in SCALAR_METRICS if k in m})
+    except Exception as e:  # metrics of a degenerate point: record, never lose the row
+        out["error"] = f"metrics: {e}"
+    Z = sol.product() @ sol.class_means() if problem.samples is None else np.full((problem.K, problem.K), np.nan)
+    diag = np.diag(Z)
+    out["diag_WHbar"] = [float(v) for v in diag]
+    out["diag_WHbar_min"] = float(np.min(diag))
+    from ufm.theory import PREDICTIONS
+
+    for name in spec.predictions:
+        pred = PREDICTIONS[name]
+        ok, why = pred.applies(problem)
+        if not ok:
+            out[f"pred_{name}_applies"] = False
+            continue
+        out[f"pred_{name}_applies"] = True
+        values = pred.predict(problem)
+        if "objective" in values:
+            out[f"pred_{name}_objective"] = float(values["objective"])
+        if "diag" in values:
+            out[f"pred_{name}_diag_min"] = float(np.min(values["diag"]))
+        for k, v in pred.errors(problem, sol).items():
+            out[f"pred_{name}_{k}"] = float(v)
+    return out
+
+
+def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: int = 0, num_processes: int = 1,
+              progress: bool = True, inner: Optional[str] = None, devices: Optional[int] = None,
+              stop_after: Optional[int] = None) -> dict:
+    """Run (or resume) ``spec`` into ``out``; returns a summary dict. ``stop_after`` (testing) stops after that
+    many chunks without merging, as an interruption would."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_or_write_meta(spec, out)
+    options = SolverOptions(**{k: v for k, v in spec.solver.items() if k not in ("restarts", "search")},
+                            restarts=1, search="never")
+    points = spec.points()
+    R = spec.restarts
+    done = store.done_keys(out)
+    mine = [(pid, pt) for pid, pt in enumerate(points) if pid % num_processes == process_id]
+    rows_per_point = R + (1 if spec.search else 0)  # restart index R: the reduced-search row
+    todo = [(pid, pt, r) for pid, pt in mine for r in range(rows_per_point) if (pid, r) not in done]
+    total_mine = len(mine) * rows_per_point
+    bar = Progress(total_mine, total_mine - len(todo), enabled=progress)
+
+    # invalid points become rows at once; valid ones are grouped by static key (one compilation per group)
+    groups: dict = {}
+    searches = []
+    invalid_rows = []
+    for pid, pt, r in todo:
+        seed = int(options.seed) + r
+        try:
+            problem = spec.problem(pt)
+        except (ProblemError, TypeError, ValueError) as e:
+            invalid_rows.append({**_row_base(spec, pid, pt, r, seed), "status": "invalid", "error": str(e)})
+            continue
+        if r == R:
+            searches.append((pid, pt, r, seed, problem))
+        else:
+            groups.setdefault(problem.static_key(), []).append((pid, pt, r, seed, problem))
+    chunks_written = 0
+    if invalid_rows:
+        store.write_chunk(out, invalid_rows, f"p{process_id}-invalid")
+        bar.update(len(invalid_rows))
+    t0 = time.perf_counter()
+    for key, items in groups.items():
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start:start + chunk_size]
+            problems = [it[4] for it in chunk]
+            x0s = [obj.init_params(p, jax.random.PRNGKey(seed), options.init_scale)
+                   for (_, _, _, seed, p) in chunk]
+            rows = []
+            try:
+                runs = solve_batch(problems, x0s, options, inner=inner, devices=devices)
+            except Exception as e:  # a failing batch: rows with the error, the sweep goes on
+                runs = [None] * len(chunk)
+                err = f"{type(e).__name__}: {e}"
+            for (pid, pt, r, seed, p), run in zip(chunk, runs):
+                row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": options.method}
+                if run is None:
+                    row.update({"status": "failed", "error": err})
+                else:
+                    row.update(_result_columns(spec, p, run))
+                rows.append(row)
+            store.write_chunk(out, rows, f"p{process_id}")
+            chunks_written += 1
+            bar.update(len(rows))
+            if stop_after is not None and chunks_written >= stop_after:
+                bar.close()
+                return {"stopped": True}
+    for start in range(0, len(searches), chunk_size):
+        rows = []
+        for pid, pt, r, seed, p in searches[start:start + chunk_size]:
+            row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": "reduced-search"}
+            try:
+                from ufm.certify import reduced_search, search_applicable
+
+                if not search_applicable(p)[0]:
+                    row.update({"status": "skipped", "error": search_applicable(p)[1]})
+                else:
+                    found = reduced_search(p, restarts=4, seed=seed, options=options)
+                    row.update(_result_columns(spec, p, (found.params(), found.objective, found.grad_norm,
+                                                         found.iterations, found.status)))
+            except Exception as e:
+                row.update({"status": "failed", "error": f"{type(e).__name__}: {e}"})
+            rows.append(row)
+            bar.update(1)
+        store.write_chunk(out, rows, f"p{process_id}-search")
+        chunks_written += 1
+        if stop_after is not None and chunks_written >= stop_after:
+            bar.close()
+            return {"stopped": True}
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return {"rows_computed": len(todo), "rows_skipped": total_mine - len(todo), "seconds": elapsed,
+            "groups": len(groups)}
+
+
+def _check_or_write_meta(spec: SweepSpec, out: Path) -> None:
+    from ufm import __version__
+
+    meta_path = out / "meta.json"
+    meta = {"spec_hash": spec.hash(), "ufm_version": __version__, "jax_version": jax.__version__}
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old.get("spec_hash") != meta["spec_hash"]:
+            raise ProblemError("--out", f"{out} holds results of a different spec (hash {old.get('spec_hash')} != "
+                                        f"{meta['spec_hash']}); use another directory")
+        return
+    import uuid
+
+    for name, text in (("spec.toml", spec.source), ("meta.json", json.dumps(meta, indent=1))):
+        tmp = out / f".tmp-{uuid.uuid4().hex}-{name}"  # unique: several processes may write at once
+        tmp.write_text(text)
+        tmp.replace(out / name)
+
+
+def summarize(df) -> str:
+    lines = [f"{len(df)} rows, {df['point_id'].nunique()} points"]
+    if "status" in df:
+        counts = df["status"].value_counts().to_dict()
+        lines.append("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if "grad_norm" in df and df["grad_norm"].notna().any():
+        lines.append(f"gradient norm: median {df['grad_norm'].median():.1e}, max {df['grad_norm'].max():.1e}")
+    errs = [c for c in df.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")]
+    for c in errs:
+        lines.append(f"{c}: max {df[c].max():.1e}")
+    return "\n".join(lines)
