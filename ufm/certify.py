@@ -70,12 +70,7 @@ def _collapsed_objective(loss: str, bias: str):
             Z = Z + params["b"][:, None]
         K = Z.shape[0]
         value = jnp.sum(data["n"] / jnp.sum(data["n"]) * loss_obj.per_sample(Z, jnp.eye(K)))
-        for lam, W in zip(data["lambda_W"], params["W"]):
-            value = value + 0.5 * lam * jnp.sum(W * W)
-        value = value + 0.5 * data["lambda_H"] * jnp.sum(params["H"] ** 2)
-        if bias == "regularized":
-            value = value + 0.5 * data["lambda_b"] * jnp.sum(params["b"] ** 2)
-        return value
+        return value + obj.penalty(params, data, bias)
 
     return f
 

@@ -51,6 +51,16 @@ def logits(params: dict, data: dict) -> jax.Array:
     return Z
 
 
+def penalty(params: dict, data: dict, bias: str):
+    """sum_m lambda_W[m]/2 ||W_m||^2 + lambda_H/2 ||H||^2 [+ lambda_b/2 ||b||^2 for a regularised bias]."""
+    value = 0.5 * data["lambda_H"] * jnp.sum(params["H"] ** 2)
+    for lam, W in zip(data["lambda_W"], params["W"]):
+        value = value + 0.5 * lam * jnp.sum(W * W)
+    if bias == "regularized":
+        value = value + 0.5 * data["lambda_b"] * jnp.sum(params["b"] ** 2)
+    return value
+
+
 def make_objective(loss: str, bias: str):
     """The canonical objective ``f(params, data) -> scalar`` for a loss name and a bias mode."""
     loss_obj = losses.get(loss)
@@ -58,12 +68,7 @@ def make_objective(loss: str, bias: str):
     def f(params, data):
         Z = logits(params, data)
         value = loss_obj.mean(Z, data["targets"])
-        for lam, W in zip(data["lambda_W"], params["W"]):
-            value = value + 0.5 * lam * jnp.sum(W * W)
-        value = value + 0.5 * data["lambda_H"] * jnp.sum(params["H"] ** 2)
-        if bias == "regularized":
-            value = value + 0.5 * data["lambda_b"] * jnp.sum(params["b"] ** 2)
-        return value
+        return value + penalty(params, data, bias)
 
     return f
 
