@@ -230,3 +230,26 @@ def test_bad_init_shape():
     p = ufm.Problem.balanced(3, 2, 3)
     with pytest.raises(ufm.ProblemError, match="init"):
         solve(p, init={"W": (np.zeros((3, 3)),), "H": np.zeros((3, 5))})
+
+
+def test_trace_run_records_the_same_iterates_as_run_once():
+    """trace_run unrolls the very loop of run_once: same final point bit for bit, values[k] is iterate k's
+    objective (monotone for L-BFGS's line search), frozen after the stop."""
+    import jax
+
+    from ufm import objective as obj
+    from ufm.solve import SolverOptions, run_once, trace_run
+
+    problem = ufm.Problem.balanced(4, 10, 6, loss="ce")
+    x0 = obj.init_params(problem, jax.random.PRNGKey(0))
+    options = SolverOptions(max_iter=500)
+    x, f, gn, it, status = run_once(problem, x0, options)
+    xt, ft, gnt, itt, statust, values, gnorms = trace_run(problem, x0, options, num_iter=it + 20)
+    assert (f, gn, it, status) == (ft, gnt, itt, statust) and status == "converged"
+    np.testing.assert_array_equal(x["H"], xt["H"])
+    assert values.shape == (it + 21,) and values[it] == f and np.all(values[it:] == f)
+    # the line search's sufficient decrease holds up to rounding: near the optimum f changes by ~1 ulp
+    assert np.all(np.diff(values[: it + 1]) <= 4 * np.finfo(float).eps * abs(f))
+    assert values[0] > 10 * f and gnorms[it] <= options.gtol < gnorms[it - 1]
+    with pytest.raises(ufm.ProblemError, match="num_iter"):
+        trace_run(problem, x0, options, num_iter=0)

@@ -104,11 +104,11 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
-def _make_run(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int):
-    """The (un-jitted) single-run loop minimising ``f(params, data)`` over a parameter pytree.
-
-    ``run(x0, data, max_iter, gtol) -> (x, f, gnorm, iters, status_code)``; status codes index STATUSES.
-    """
+def _make_loop(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int):
+    """The pieces of the single-run loop minimising ``f(params, data)`` over a parameter pytree:
+    ``init(x0, data) -> carry``, ``cond(carry, max_iter, gtol) -> bool``, ``body(carry, data) -> carry`` and
+    ``finish(carry, gtol) -> (x, f, gnorm, iters, status_code)`` (status codes index STATUSES).
+    The carry is ``(x, optimizer_state, f, gnorm, iteration, stall_count, bad)``."""
 
     if method == "lbfgs":
         opt = optax.lbfgs(memory_size=memory,
@@ -118,55 +118,81 @@ def _make_run(f, method: str, memory: int, learning_rate: float, momentum: float
     else:
         opt = optax.adam(learning_rate)
 
-    def run(x0, data, max_iter, gtol):
+    def init(x0, data):
         fn = functools.partial(f, data=data)
-        value_and_grad = (optax.value_and_grad_from_state(fn) if method == "lbfgs"
-                          else jax.value_and_grad(fn))
-
-        def vg(x, state):
-            return value_and_grad(x, state=state) if method == "lbfgs" else value_and_grad(x)
-
-        state0 = opt.init(x0)
         f0, g0 = jax.value_and_grad(fn)(x0)
-        carry0 = (x0, state0, f0, _tree_norm(g0), jnp.asarray(0), jnp.asarray(0), ~jnp.isfinite(f0))
+        return (x0, opt.init(x0), f0, _tree_norm(g0), jnp.asarray(0), jnp.asarray(0), ~jnp.isfinite(f0))
 
-        def cond(c):
-            _, _, fx, gn, it, stall, bad = c
-            return (it < max_iter) & (gn > gtol) & (stall < stall_iters) & ~bad
+    def cond(c, max_iter, gtol):
+        _, _, fx, gn, it, stall, bad = c
+        return (it < max_iter) & (gn > gtol) & (stall < stall_iters) & ~bad
 
-        def body(c):
-            x, state, fx, gn, it, stall, bad = c
-            value, grad = vg(x, state)
-            if method == "lbfgs":
-                updates, new_state = opt.update(grad, state, x, value=value, grad=grad, value_fn=fn)
-            else:
-                updates, new_state = opt.update(grad, state, x)
-            x_new = optax.apply_updates(x, updates)
-            if method == "lbfgs":
-                f_new = optax.tree.get(new_state, "value")
-                g_new = optax.tree.get(new_state, "grad")
-            else:
-                f_new, g_new = jax.value_and_grad(fn)(x_new)
-            ok = jnp.isfinite(f_new) & _all_finite(g_new) & _all_finite(x_new)
-            x_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), x_new, x)
-            state_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_state, state)
-            f_out = jnp.where(ok, f_new, fx)
-            gn_out = jnp.where(ok, _tree_norm(g_new), gn)
-            decreased = f_new < fx
-            if method == "lbfgs":
-                stall_out = jnp.where(decreased, 0, stall + 1)
-            else:  # first-order methods may oscillate; only L-BFGS's monotone line search stalls
-                stall_out = stall
-            return (x_out, state_out, f_out, gn_out, it + 1, stall_out, ~ok)
+    def body(c, data):
+        fn = functools.partial(f, data=data)
+        x, state, fx, gn, it, stall, bad = c
+        if method == "lbfgs":
+            value, grad = optax.value_and_grad_from_state(fn)(x, state=state)
+            updates, new_state = opt.update(grad, state, x, value=value, grad=grad, value_fn=fn)
+        else:
+            updates, new_state = opt.update(jax.grad(fn)(x), state, x)
+        x_new = optax.apply_updates(x, updates)
+        if method == "lbfgs":
+            f_new = optax.tree.get(new_state, "value")
+            g_new = optax.tree.get(new_state, "grad")
+        else:
+            f_new, g_new = jax.value_and_grad(fn)(x_new)
+        ok = jnp.isfinite(f_new) & _all_finite(g_new) & _all_finite(x_new)
+        x_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), x_new, x)
+        state_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_state, state)
+        f_out = jnp.where(ok, f_new, fx)
+        gn_out = jnp.where(ok, _tree_norm(g_new), gn)
+        decreased = f_new < fx
+        if method == "lbfgs":
+            stall_out = jnp.where(decreased, 0, stall + 1)
+        else:  # first-order methods may oscillate; only L-BFGS's monotone line search stalls
+            stall_out = stall
+        return (x_out, state_out, f_out, gn_out, it + 1, stall_out, ~ok)
 
-        x, _, fx, gn, it, stall, bad = jax.lax.while_loop(cond, body, carry0)
+    def finish(c, gtol):
+        x, _, fx, gn, it, stall, bad = c
         code = jnp.where(bad, STATUSES.index("diverged"),
                          jnp.where(gn <= gtol, STATUSES.index("converged"),
                                    jnp.where(stall >= stall_iters, STATUSES.index("stalled"),
                                              STATUSES.index("max_iter"))))
         return x, fx, gn, it, code
 
+    return init, cond, body, finish
+
+
+def _make_run(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int):
+    """The (un-jitted) single-run loop: ``run(x0, data, max_iter, gtol) -> (x, f, gnorm, iters, status_code)``."""
+    init, cond, body, finish = _make_loop(f, method, memory, learning_rate, momentum, stall_iters)
+
+    def run(x0, data, max_iter, gtol):
+        carry = jax.lax.while_loop(lambda c: cond(c, max_iter, gtol), lambda c: body(c, data), init(x0, data))
+        return finish(carry, gtol)
+
     return run
+
+
+def _make_trace(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int,
+                num_iter: int):
+    """The same loop as :func:`_make_run` unrolled as a ``lax.scan`` of ``num_iter`` steps that records the
+    objective and gradient norm after every iteration (frozen once the run has stopped)."""
+    init, cond, body, finish = _make_loop(f, method, memory, learning_rate, momentum, stall_iters)
+
+    def trace(x0, data, max_iter, gtol):
+        def step(c, _):
+            c = jax.lax.cond(cond(c, max_iter, gtol), lambda c: body(c, data), lambda c: c, c)
+            return c, (c[2], c[3])
+
+        c0 = init(x0, data)
+        carry, (values, gnorms) = jax.lax.scan(step, c0, None, length=num_iter)
+        values = jnp.concatenate([c0[2][None], values])
+        gnorms = jnp.concatenate([c0[3][None], gnorms])
+        return finish(carry, gtol), values, gnorms
+
+    return trace
 
 
 @functools.lru_cache(maxsize=64)
@@ -199,6 +225,34 @@ def run_once(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(
     Returns ``(params, objective, grad_norm, iterations, status)``."""
     dtype = jnp.float64 if options.precision == "float64" else jnp.float32
     return minimize(_ufm_objective(problem.loss, problem.bias), x0, obj.problem_data(problem, dtype), options)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter):
+    return jax.jit(_make_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter))
+
+
+def trace_run(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(), *, num_iter: Optional[int] = None):
+    """One run of :func:`run_once` that also records the objective and the gradient norm after every
+    iteration: the same iterates (the same loop body, unrolled as a ``lax.scan`` of ``num_iter`` steps,
+    default ``options.max_iter``, with the state frozen once the run stops).
+
+    Returns ``(params, objective, grad_norm, iterations, status, values, grad_norms)`` where ``values[k]``
+    and ``grad_norms[k]`` are those of iterate k (k = 0 is the start; length ``num_iter + 1``). Memory is
+    O(num_iter) scalars; use it for convergence plots and time-to-accuracy benchmarks."""
+    num_iter = int(options.max_iter if num_iter is None else num_iter)
+    if num_iter < 1:
+        raise ProblemError("num_iter", f"must be an integer >= 1, got {num_iter!r}")
+    _check_precision(options)
+    dtype = jnp.float64 if options.precision == "float64" else jnp.float32
+    runner = _compiled_trace(_ufm_objective(problem.loss, problem.bias), options.method, options.memory,
+                             float(options.learning_rate), float(options.momentum), options.stall_iters, num_iter)
+    x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
+    data = obj.problem_data(problem, dtype)
+    (x, fx, gn, it, code), values, gnorms = runner(x0, data, jnp.asarray(min(options.max_iter, num_iter)),
+                                                   jnp.asarray(options.gtol, dtype))
+    x = jax.tree_util.tree_map(np.asarray, x)
+    return x, float(fx), float(gn), int(it), STATUSES[int(code)], np.asarray(values), np.asarray(gnorms)
 
 
 def _check_init(problem: Problem, start) -> None:
