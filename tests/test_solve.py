@@ -250,6 +250,6 @@ def test_trace_run_records_the_same_iterates_as_run_once():
     assert values.shape == (it + 21,) and values[it] == f and np.all(values[it:] == f)
     # the line search's sufficient decrease holds up to rounding: near the optimum f changes by ~1 ulp
     assert np.all(np.diff(values[: it + 1]) <= 4 * np.finfo(float).eps * abs(f))
-    assert values[0] > 10 * f and gnorms[it] <= options.gtol < gnorms[it - 1]
+    assert values[0] > 5 * f and gnorms[it] <= options.gtol < gnorms[it - 1]
     with pytest.raises(ufm.ProblemError, match="num_iter"):
         trace_run(problem, x0, options, num_iter=0)
