@@ -143,7 +143,9 @@ def _make_loop(f, method: str, memory: int, learning_rate: float, momentum: floa
             f_new, g_new = jax.value_and_grad(fn)(x_new)
         ok = jnp.isfinite(f_new) & _all_finite(g_new) & _all_finite(x_new)
         x_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), x_new, x)
-        state_out = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new_state, state)
+        # the optimizer state is not selected: a non-finite step ends the run (bad = True) and the state
+        # is never used again; selecting it would copy the whole L-BFGS memory every iteration
+        state_out = new_state
         f_out = jnp.where(ok, f_new, fx)
         gn_out = jnp.where(ok, _tree_norm(g_new), gn)
         decreased = f_new < fx
