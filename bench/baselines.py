@@ -161,8 +161,9 @@ def _unflatten(x: np.ndarray, like: dict) -> dict:
 # --------------------------------------------------------------------------------------------- scipy
 
 def scipy_lbfgsb(problem: Problem, start: dict, *, budget: float = 60.0, max_iter: int = 100_000,
-                 memory: int = 10) -> Trace:
-    """scipy L-BFGS-B, float64, analytic gradient; logs every evaluation; stops at the time budget."""
+                 memory: int = 10, gtol: float = 0.0) -> Trace:
+    """scipy L-BFGS-B, float64, analytic gradient; logs every evaluation; stops at the time budget, at
+    max-abs gradient <= ``gtol`` (0: never) or when it can make no more progress (ftol = 0)."""
     from scipy.optimize import minimize
 
     a = Arrays.of(problem)
@@ -182,7 +183,7 @@ def scipy_lbfgsb(problem: Problem, start: dict, *, budget: float = 60.0, max_ite
     last = {"x": x0}
     try:
         res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=lambda xk: last.update(x=xk.copy()),
-                       options=dict(maxcor=memory, maxiter=max_iter, maxfun=10 * max_iter, gtol=0.0, ftol=0.0))
+                       options=dict(maxcor=memory, maxiter=max_iter, maxfun=10 * max_iter, gtol=gtol, ftol=0.0))
         x, info, nit = res.x, str(res.message), int(res.nit)
     except BudgetExceeded:
         x, info, nit = last["x"], f"time budget {budget:g} s", -1
@@ -230,14 +231,16 @@ def _torch_to_numpy(params: dict) -> dict:
 
 
 def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter: int = 100_000,
-                memory: int = 10) -> Trace:
+                memory: int = 10, gtol: float = 0.0, ftol: float = 0.0) -> Trace:
     """torch.optim.LBFGS with the strong-Wolfe line search, float64; the full objective (loss and every decay
-    term; LBFGS has no weight_decay) in the closure; logs every closure call."""
+    term; LBFGS has no weight_decay) in the closure; logs every closure call. Stops at max-abs gradient <=
+    ``gtol``, an objective change < ``ftol`` (``tolerance_grad``/``tolerance_change``; 0: run until no
+    progress), ``max_iter`` or the time budget."""
     torch, a, params, Tt, classifier = _torch_setup(problem, start, "float64")
     torch.set_num_threads(torch.get_num_threads())
     flat = list(params["W"]) + [params["H"]] + ([params["b"]] if "b" in params else [])
-    opt = torch.optim.LBFGS(flat, lr=1.0, max_iter=max_iter, max_eval=10 * max_iter, tolerance_grad=0.0,
-                            tolerance_change=0.0, history_size=memory, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(flat, lr=1.0, max_iter=max_iter, max_eval=10 * max_iter, tolerance_grad=gtol,
+                            tolerance_change=ftol, history_size=memory, line_search_fn="strong_wolfe")
     times, values = [], []
     t0 = time.perf_counter()
 

@@ -126,7 +126,7 @@ def run_ufm_solve(problem, seed=0):
     return time.perf_counter() - t, sol.objective, sol.method
 
 
-def run_case(name, problem, methods, budget, repeats, repeat_below, log):
+def run_case(name, problem, methods, budget, repeats, repeat_below, log, sgd_steps=30_000):
     import baselines as B
     import cases
 
@@ -150,7 +150,8 @@ def run_case(name, problem, methods, budget, repeats, repeat_below, log):
                 runs[tol] = (float(tr.times[0]), float(tr.values[0]), tr.info)
             traces[method] = runs
         else:
-            fn = {"scipy": B.scipy_lbfgsb, "torch_lbfgs": B.torch_lbfgs, "torch_sgd": B.torch_sgd_recipe}[method]
+            fn = {"scipy": B.scipy_lbfgsb, "torch_lbfgs": B.torch_lbfgs,
+                  "torch_sgd": lambda *a, **k: B.torch_sgd_recipe(*a, steps=sgd_steps, **k)}[method]
             reps, _ = repeat_timed(lambda: fn(problem, start, budget=budget), repeats, repeat_below)
             traces[method] = reps
         log(f"    {time.perf_counter() - t:.1f} s")
@@ -236,6 +237,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--repeat-below", type=float, default=20.0,
                         help="repeat a run only while it takes less than this many seconds")
+    parser.add_argument("--sgd-steps", type=int, default=30_000, help="steps of the SGD recipe (papers: 30,000)")
     parser.add_argument("--out", default=None, help="JSON results file")
     args = parser.parse_args(argv)
 
@@ -262,7 +264,7 @@ def main(argv=None):
         B.torch_sgd_recipe(warm, cases.start(warm), budget=1.0)
     if "cvxpy" in methods:
         B.cvxpy_convex(warm)
-    results = {"machine": machine(), "budget": args.budget, "repeats": args.repeats, "targets": TARGETS,
+    results = {"machine": machine(), "budget": args.budget, "sgd_steps": args.sgd_steps, "repeats": args.repeats, "targets": TARGETS,
                "date": time.strftime("%Y-%m-%d %H:%M"), "cases": []}
 
     def log(msg):
@@ -271,7 +273,8 @@ def main(argv=None):
     for name in names:
         problem = cases.problem(name)
         log(f"case {name}: K={problem.K} d={problem.d} N={problem.N} M={problem.depth} {problem.loss}")
-        results["cases"].append(run_case(name, problem, methods, args.budget, args.repeats, args.repeat_below, log))
+        results["cases"].append(run_case(name, problem, methods, args.budget, args.repeats, args.repeat_below, log,
+                                        args.sgd_steps))
         if args.out:  # written after every case: an interrupted run keeps what it measured
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             tmp = args.out + ".tmp"

@@ -107,7 +107,8 @@ def test_bench_accuracy_smoke(tmp_path):
     pytest.importorskip("cvxpy")
     out = tmp_path / "acc.json"
     r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_accuracy.py"), "--cases", "tiny-imb-mse",
-                        "--budget", "5", "--repeats", "1", "--repeat-below", "0", "--out", str(out)],
+                        "--budget", "5", "--repeats", "1", "--repeat-below", "0", "--sgd-steps", "2000",
+                        "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
