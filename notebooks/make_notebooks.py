@@ -1,0 +1,848 @@
+"""Write the notebooks of this folder (clean: no outputs, no execution counts) from the cell sources below.
+
+    python notebooks/make_notebooks.py          # rewrites notebooks/0*.ipynb
+
+Edit the stories here, not in the .ipynb files, then rerun. Conventions (checked by tests/test_notebooks.py):
+the first cell is a Markdown cell stating the claim, the first code cell is ``import ufm; ufm.enable_x64()``,
+plots come from ``ufm.plot`` only, and the last code cell asserts the claim with a stated tolerance.
+
+A code cell tagged ``export:NAME=VAR`` produces a figure in variable VAR that ``scripts/export_figures.py``
+saves as ``docs/figures/NAME.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+FIRST = "import ufm; ufm.enable_x64()"
+
+
+def md(text: str):
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str, export: str | None = None):
+    cell = new_code_cell(text.strip("\n"))
+    if export:
+        cell.metadata["tags"] = [f"export:{export}"]
+    return cell
+
+
+# ============================================================================================== 01
+QUICK_START = [
+    md(r"""
+# 1. Quick start: the balanced cross-entropy UFM reaches its closed form
+
+**Claim.** For the balanced cross-entropy UFM with K = 4 classes of n = 10 samples, d = 8,
+lambda_W = lambda_H = 5e-3 (so K c = K sqrt(n lambda_W lambda_H) = 0.063 < 1), `ufm.solve` (float64 L-BFGS from
+random starts) reaches the global optimum of Zhu et al. (2021): the objective equals the closed form f* to
+**1e-8 relative**, the classifier Gram W W^T has the simplex-ETF shape I - J/K (normalised distance
+**<= 1e-6**), and the features have collapsed onto their class means (**NC1 <= 1e-12**).
+
+The last cell asserts exactly this. Runtime: about 10 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from ufm.metrics import etf_gram
+from ufm.plot import geometry as geo
+from ufm.solve import solve
+from ufm.theory import PREDICTIONS, zhu2021
+"""),
+    md("""
+## The problem and its closed form
+
+`ufm.Problem` holds the canonical objective (README): mean CE over the N samples plus lambda/2 penalties.
+Zhu et al.'s theorem applies when the classes are balanced, M = 1 and the bias is absent; below the threshold
+K c < 1 the optimum is a simplex ETF with a closed-form value.
+"""),
+    code("""
+problem = ufm.Problem.balanced(4, 10, 8, loss="ce", lambda_W=5e-3, lambda_H=5e-3)
+print(problem.describe())
+print("K c =", zhu2021.threshold(problem), "(ETF regime: K c < 1)")
+prediction = PREDICTIONS["zhu2021_balanced_ce"]
+print(prediction.statement)
+predicted = prediction.predict(problem)
+print("closed-form optimum f* =", predicted["objective"])
+"""),
+    md("""
+## Solve from random starts
+"""),
+    code("""
+solution = solve(problem, restarts=2, seed=0)
+print(solution.summary())
+errors = prediction.errors(problem, solution)
+errors
+"""),
+    md("""
+## The geometry: class means and classifier rows
+
+`geo.projection` projects the centred class means (dots) and the classifier rows (arrows) on their top
+principal directions. At the optimum they coincide up to scale (NC3, self-duality) and form a regular
+tetrahedron (K = 4 points in 3 dimensions: the simplex ETF).
+"""),
+    code("""
+fig_projection = geo.projection(solution, dim=3)
+""", export="quick_start_projection=fig_projection"),
+    md("""
+Early in the solve the features are still spread around their class means (small translucent dots); the
+2-D picture of the iterate after 5 L-BFGS iterations:
+"""),
+    code("""
+path = geo.solve_path(problem, seed=0)
+early = next(s for it, s in path if it >= 5)  # the first iterate after >= 5 iterations
+fig_early = geo.projection(early, dim=2, show_features=True, title="iterate after 5 iterations: features not collapsed yet")
+"""),
+    md("""
+## Gram matrices against the predicted ETF shape
+
+Normalised Grams of the centred class means, of the classifier and of the logits W Mc, next to the predicted
+shape I - J/K; each title gives the distance to the prediction.
+"""),
+    code("""
+fig_gram = geo.gram_heatmaps(solution, predicted=etf_gram(problem.K), predicted_label="simplex ETF  I - J/K")
+""", export="gram=fig_gram"),
+    md("""
+## Neural collapse along the solve
+
+`geo.solve_path` records iterates at checkpoints (it restarts the L-BFGS memory at each one; see its
+docstring); `geo.metrics_along_path` draws NC1, NC2 (distance of W W^T to the ETF shape), NC3 and the gap to
+the closed-form value against the iteration count.
+"""),
+    code("""
+print([(it, round(s.objective, 12), s.status) for it, s in path[-3:]])
+fig_path = geo.metrics_along_path(path, reference=predicted["objective"])
+""", export="nc_metrics=fig_path"),
+    code("""
+metrics = solution.metrics()
+{k: metrics[k] for k in ("nc1", "nc2_etf", "nc3", "nc4")}
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+OBJ_RTOL, GRAM_TOL, NC1_TOL = 1e-8, 1e-6, 1e-12
+rel = abs(solution.objective - predicted["objective"]) / predicted["objective"]
+assert solution.status == "converged", solution.status
+assert rel <= OBJ_RTOL, f"objective differs from Zhu et al.'s closed form by {rel:.2e} (tolerance {OBJ_RTOL})"
+assert metrics["nc2_etf"] <= GRAM_TOL, f"W W^T is {metrics['nc2_etf']:.2e} from the ETF shape (tolerance {GRAM_TOL})"
+assert metrics["nc1"] <= NC1_TOL, f"NC1 = {metrics['nc1']:.2e} (tolerance {NC1_TOL})"
+assert path[-1][1].objective <= predicted["objective"] * (1 + OBJ_RTOL)  # the recorded path ends at the optimum too
+print(f"claim holds: objective rel. error {rel:.1e}, ETF distance {metrics['nc2_etf']:.1e}, NC1 {metrics['nc1']:.1e}")
+"""),
+]
+
+# ============================================================================================== 02
+MINORITY = [
+    md(r"""
+# 2. Imbalance and minority collapse
+
+**Claim.** (a) In the bias-free deep linear MSE UFM (counts 12, 8, 3; lambda_W = lambda_H = lambda;
+M = 1, 2, 3) the solver's diag(W Hbar) equals the *global* rule of Dang et al. (2023) (x_k = global argmin of
+g_k) to **1e-6** at every lambda and every n_k tried; the minority class is switched off continuously for
+M = 1 (values in (0, 0.25) occur) but **jumps** from >= (M-1)/M to 0 for M >= 2 (no solver value in between,
+to 1e-6); and between the
+root-existence and the global threshold the **largest-root rule** of the authors' code predicts a non-zero
+minority class (>= 0.3) where the optimum is 0.
+(b) In the one-layer imbalanced CE UFM (counts 20, 20, 2, 2) the solver's optimum is **certified** by the
+convex oracle (gap <= 1e-8 relative) at every lambda in [1e-5, 1e-1]; at lambda = 0.1 the minority classifier
+rows vanish (minority collapse, norm ratio <= 1e-6); as lambda -> 0 the geometry approaches SELI
+(the distance of W Hbar to the SELI logits decreases monotonically, below 0.15 at 1e-5) and is **not** a
+simplex ETF (distance of W W^T to the ETF shape > 0.3).
+
+The last cell asserts all of this. Runtime: about 40 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from ufm import convex
+from ufm.metrics import etf_gram, gram_distance
+from ufm.plot import geometry as geo
+from ufm.solve import solve
+from ufm.theory import convex_oracle, dang2023
+"""),
+    md("""
+## (a) Deep linear MSE: diag(W Hbar) against lambda
+
+Dang et al.'s problem splits into one scalar problem per class,
+g_k(x) = n_k / (2N (x^M + 1)) + (M/2) lambda (N lambda)^{1/M} x, and (W Hbar)_kk = x_k^M / (x_k^M + 1).
+Class k is switched off when n_k is below a threshold that grows like lambda^{(M+1)/M}. For M >= 2, x = 0 is
+always a local minimum: the **global** threshold (where g(x*) = g(0)) lies above the threshold where a positive
+root of g' = 0 first exists; the authors' code takes the largest root and so keeps the class on in between.
+
+Each point is a solve from random starts plus the reduced-problem global search (`search="always"`): no
+start at the predicted point.
+"""),
+    code("""
+COUNTS = (12, 8, 3)
+
+
+def mse_problem(M, lam, counts=COUNTS):
+    return ufm.Problem(counts=counts, d=len(counts), depth=M, loss="mse", bias="none", lambda_W=lam, lambda_H=lam)
+
+
+def lambda_at_threshold(M, n, kind, counts=COUNTS):
+    \"\"\"lambda at which class size n sits exactly at the global (or root-existence) threshold; thresholds
+    scale as lambda^((M+1)/M) when lambda_W = lambda_H = lambda.\"\"\"
+    probe = mse_problem(M, 1.0, counts)
+    t1 = dang2023.global_threshold(probe) if kind == "global" else dang2023.root_threshold(probe)
+    return (n / t1) ** (M / (M + 1))
+
+
+def diag_logits(sol):
+    return np.diag(geo.class_logits(sol))
+
+
+sweep = {}
+for M in (1, 2, 3):
+    lam_g, lam_r = lambda_at_threshold(M, min(COUNTS), "global"), lambda_at_threshold(M, min(COUNTS), "root")
+    lams = np.geomspace(lam_g / 4, lam_r * 1.7, 8)
+    if M > 1:
+        lams = np.sort(np.append(lams, np.sqrt(lam_g * lam_r)))  # a point inside the window
+    sols = [solve(mse_problem(M, lam), restarts=2, seed=0, init_scale=1.0, search="always") for lam in lams]
+    sweep[M] = {"lams": lams, "lam_g": lam_g, "lam_r": lam_r, "diag": np.array([diag_logits(s) for s in sols]),
+                "global": np.array([dang2023.predict_global(mse_problem(M, l))["diag"] for l in lams]),
+                "largest_root": np.array([dang2023.predict_largest_root(mse_problem(M, l))["diag"] for l in lams]),
+                "status": [s.status for s in sols]}
+    print(f"M={M}: global threshold at lambda = {lam_g:.4g}, root threshold at lambda = {lam_r:.4g}; "
+          f"max |solver - global rule| = {np.max(np.abs(sweep[M]['diag'] - sweep[M]['global'])):.1e}")
+"""),
+    md("""
+## diag(W Hbar) against n_k
+
+At fixed N and lambda each class's (W Hbar)_kk depends on its own n_k only, so problems with different counts
+(all summing to N = 24) put points on one curve per depth. lambda is chosen per depth so that the global
+threshold sits at n = 5.5.
+"""),
+    code("""
+FAMILY = [(m, 12 - m, 12) for m in range(1, 7)]  # every class size 1..12 once, N = 24
+by_n = {}
+for M in (1, 2, 3):
+    lam = lambda_at_threshold(M, 5.5, "global", counts=FAMILY[0])
+    points = []
+    for counts in FAMILY:
+        p = mse_problem(M, lam, counts)
+        d = diag_logits(solve(p, restarts=2, seed=0, init_scale=1.0, search="always"))
+        points += [(n, v, dang2023.predict_global(p)["diag"][k]) for k, (n, v) in enumerate(zip(counts, d))]
+    points.sort()
+    probe = mse_problem(M, lam, FAMILY[0])
+    n_grid = np.linspace(0.5, 13, 400)
+
+    def curve(rule):  # (W Hbar)_kk = x^M / (x^M + 1) at the x chosen by the rule, for real-valued n_k
+        xs = np.array([rule(probe, n) for n in n_grid])
+        return xs ** M / (xs ** M + 1)
+
+    by_n[M] = {"n": np.array([q[0] for q in points]), "diag": np.array([q[1] for q in points]),
+               "global": np.array([q[2] for q in points]), "n_grid": n_grid,
+               "curve": curve(dang2023.global_x), "curve_lr": curve(dang2023.largest_root_x)}
+    print(f"M={M}: lambda = {lam:.4g}, max |solver - global rule| = {np.max(np.abs(by_n[M]['diag'] - by_n[M]['global'])):.1e}")
+"""),
+    code("""
+panels = []
+for M in (1, 2, 3):
+    s = sweep[M]
+    grid = np.geomspace(s["lams"].min(), s["lams"].max(), 160)
+    theory = np.array([dang2023.predict_global(mse_problem(M, l))["diag"] for l in grid])
+    root = np.array([dang2023.predict_largest_root(mse_problem(M, l))["diag"] for l in grid])
+    names = [f"class {k} (n={n})" for k, n in enumerate(COUNTS)]
+    panel = {"x": s["lams"], "measured": {nm: s["diag"][:, k] for k, nm in enumerate(names)},
+             "theory_x": grid, "theory": {nm: theory[:, k] for k, nm in enumerate(names)},
+             "logx": True, "xlabel": "lambda", "ylabel": "(W Hbar)_kk", "title": f"M = {M}: diag(W Hbar) vs lambda",
+             "vlines": {"global threshold (minority)": s["lam_g"]}, "ylim": (-0.05, 1.05)}
+    if M > 1:
+        panel["alternative"] = {names[2]: root[:, 2]}
+        panel["alternative_label"] = "largest-root rule"
+        panel["vlines"]["root threshold"] = s["lam_r"]
+    panels.append(panel)
+panels.append({"x": by_n[1]["n"], "measured": {f"M={M}": by_n[M]["diag"] for M in (1, 2, 3)},
+               "theory_x": by_n[1]["n_grid"], "theory": {f"M={M}": by_n[M]["curve"] for M in (1, 2, 3)},
+               "alternative": {f"M={M}": by_n[M]["curve_lr"] for M in (2, 3)}, "alternative_label": "largest root",
+               "vlines": {"global threshold n = 5.5": 5.5}, "xlabel": "n_k (N = 24)", "ylabel": "(W Hbar)_kk",
+               "title": "diag(W Hbar) vs n_k: continuous (M=1), jump (M>=2)", "ylim": (-0.05, 1.05)})
+fig_mse = geo.measured_vs_theory(panels, ncols=2, panel_size=(4.3, 3.3), suptitle="Minority collapse, bias-free deep linear MSE UFM (Dang et al. 2023)")
+""", export="minority_collapse=fig_mse"),
+    md("""
+Between the two dotted lines of the M = 2 and M = 3 panels the dashed largest-root prediction for the minority
+class is positive while the solver (and the global rule) give 0. In the n_k panel, the M = 1 curve leaves 0
+continuously; M = 2 and M = 3 jump straight to >= (M-1)/M.
+
+## (b) Imbalanced CE, one layer: the convex oracle and SELI
+
+For M = 1 the UFM optimum equals a convex program over the class-mean logits Z (Hong & Ling 2023):
+`ufm.convex.solve_convex` gives its value and a certified lower bound. The oracle curves below come from
+solving that convex program from zero (independent of the UFM solve); the certificate is the lower bound
+warm-started at the solver's logits. SELI (Thrampoulidis et al. 2022) is the lambda -> 0 limit: logits
+proportional to (I - J/K) per class, W W^T proportional to (S S^T)^{1/2}.
+"""),
+    code("""
+CE_COUNTS = (20, 20, 2, 2)
+K = len(CE_COUNTS)
+SELI_LOGITS = convex_oracle.seli_logits(K)
+SELI_GRAM = convex_oracle.seli_classifier_gram(CE_COUNTS)
+
+
+def ce_problem(lam):
+    return ufm.Problem(counts=CE_COUNTS, d=K, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
+
+
+def describe(Z, W):
+    norms = np.linalg.norm(W, axis=1)
+    cos = W[2] @ W[3] / max(norms[2] * norms[3], 1e-300)
+    return {"dist(W Hbar, SELI)": gram_distance(Z, SELI_LOGITS), "dist(W W^T, SELI)": gram_distance(W @ W.T, SELI_GRAM),
+            "dist(W W^T, ETF)": gram_distance(W @ W.T, etf_gram(K)),
+            "||w_minority|| / ||w_majority||": norms[2:].mean() / norms[:2].mean(),
+            "cos(w_minority_1, w_minority_2)": cos if norms[2] > 1e-6 * norms[0] else np.nan}  # undefined at 0
+
+
+ce_lams = np.geomspace(1e-1, 1e-5, 9)
+ce = {"solver": [], "oracle": [], "gap": [], "value_err": []}
+for lam in ce_lams:
+    p = ce_problem(lam)
+    sol = solve(p, restarts=1, seed=0)
+    Z = geo.class_logits(sol)
+    bound = convex.solve_convex(p, Z0=Z).lower_bound                 # certificate at the solver's point
+    oracle = convex.solve_convex(p)                                    # the oracle, from zero
+    W_oracle = np.asarray(convex.lift(p, oracle.Z, oracle.b)["W"][0])
+    ce["solver"].append(describe(Z, sol.product()))
+    ce["oracle"].append(describe(oracle.Z, W_oracle))
+    ce["gap"].append((sol.objective - bound) / abs(sol.objective))
+    ce["value_err"].append(abs(sol.objective - oracle.value) / abs(oracle.value))
+    last = sol
+print("relative certified gaps:", np.array2string(np.array(ce["gap"]), precision=1))
+"""),
+    code("""
+keys = list(ce["solver"][0])
+col = lambda which, k: np.array([row[k] for row in ce[which]])
+fig_seli = geo.measured_vs_theory([
+    {"x": ce_lams, "measured": {k: col("solver", k) for k in keys[:3]}, "theory": {k: col("oracle", k) for k in keys[:3]},
+     "theory_label": "convex oracle", "logx": True, "xlabel": "lambda", "ylabel": "normalised distance",
+     "title": "towards SELI as lambda -> 0, never an ETF"},
+    {"x": ce_lams, "measured": {k: col("solver", k) for k in keys[3:]}, "theory": {k: col("oracle", k) for k in keys[3:]},
+     "theory_label": "convex oracle", "logx": True, "xlabel": "lambda", "ylabel": "value",
+     "title": "minority classifiers: parallel, then vanish"},
+], suptitle="Imbalanced CE UFM, counts (20, 20, 2, 2): solver (markers) vs convex oracle (lines)")
+""", export="imbalanced_ce_seli=fig_seli"),
+    code("""
+fig_seli_gram = geo.gram_heatmaps(last, predicted=SELI_GRAM, predicted_label="SELI (S S^T)^(1/2)")
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+DIAG_TOL, CERT_RTOL = 1e-6, 1e-8
+for M in (1, 2, 3):
+    s = sweep[M]
+    assert all(st == "converged" for st in s["status"]), (M, s["status"])
+    err = np.max(np.abs(s["diag"] - s["global"]))
+    assert err <= DIAG_TOL, f"M={M}: solver differs from the global rule by {err:.2e}"
+    err_n = np.max(np.abs(by_n[M]["diag"] - by_n[M]["global"]))
+    assert err_n <= DIAG_TOL, f"M={M} (vs n_k): solver differs from the global rule by {err_n:.2e}"
+    minority = np.concatenate([s["diag"][:, 2], by_n[M]["diag"]])
+    between = minority[(minority > DIAG_TOL) & (minority < (M - 1) / M - DIAG_TOL)]
+    if M == 1:  # continuous: the minority takes small positive values just before it is switched off
+        small = minority[(minority > DIAG_TOL) & (minority < 0.25)]
+        assert small.size > 0, "M=1: expected a continuous switch-off (minority values in (0, 0.25))"
+    else:
+        assert between.size == 0, f"M={M}: values {between} inside the jump (0, (M-1)/M)"
+        window = (s["lams"] > s["lam_g"]) & (s["lams"] < s["lam_r"])
+        assert window.any()
+        assert np.all(np.abs(s["diag"][window, 2]) <= DIAG_TOL), "the optimum keeps the minority on in the window"
+        assert np.all(s["largest_root"][window, 2] >= 0.3), "the largest-root rule agrees with the optimum in the window"
+assert max(ce["gap"]) <= CERT_RTOL, f"CE solve not certified: relative gap {max(ce['gap']):.2e}"
+assert max(ce["value_err"]) <= CERT_RTOL, f"CE solve differs from the convex oracle by {max(ce['value_err']):.2e}"
+seli = col("solver", "dist(W Hbar, SELI)")
+assert np.all(np.diff(seli) < 0) and seli[-1] < 0.15, f"no monotone approach to SELI: {seli}"
+assert np.all(col("solver", "dist(W W^T, ETF)")[1:] > 0.3), "the imbalanced CE optimum looks like an ETF"
+assert col("solver", "||w_minority|| / ||w_majority||")[0] <= 1e-6, "no minority collapse at lambda = 0.1"
+print("claim holds: MSE diag to", DIAG_TOL, "| CE certified to", f"{max(ce['gap']):.1e}", "| SELI distance", np.round(seli, 3))
+"""),
+]
+
+# ============================================================================================== 03
+DEEP_CE = [
+    md(r"""
+# 3. Deep cross-entropy: random restarts stop at the ETF, the certified search finds the lower low-rank optimum
+
+**Claim.** For the balanced bias-free deep linear CE UFM with K = 4, n = 2, d = 4, M = 3 layers,
+lambda = 1e-3 (the case `ufm check` refutes Dang et al.'s "simplex ETF for every depth" with):
+at least **half** of 8 random restarts (init scale 1) stop at the best simplex-ETF value (to 1e-6 relative),
+and that ETF point is a **strict local minimum** (smallest Hessian eigenvalue modulo symmetries > 0), i.e. a trap;
+`ufm.certify.certify` (reduced-problem global search) finds a point **lower by more than 1e-3 relative**, of
+**rank 2** (classes paired, Garrod & Keating 2024), which the master reduction confirms (R(W Hbar) equals the
+objective to 1e-8).
+
+The last cell asserts this. Runtime: about 15 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from proofs_check.core import predicted_point
+from ufm.certify import certify, schatten_value, second_order
+from ufm.plot import geometry as geo
+from ufm.solve import solve
+from ufm.theory import dang2023
+"""),
+    code("""
+problem = ufm.Problem.balanced(4, 2, 4, depth=3, lambda_W=1e-3, lambda_H=1e-3)
+etf_value, etf_scale = dang2023.etf_family_value(problem)
+print(problem.describe())
+print(f"best simplex-ETF point (Dang et al.'s claimed optimum): objective {etf_value:.15g}")
+"""),
+    md("""
+## Random restarts
+
+Plain L-BFGS from 8 random starts (`search="never"`: no global search).
+"""),
+    code("""
+restarts = solve(problem, restarts=8, seed=0, init_scale=1.0, search="never")
+at_etf = np.abs(restarts.restart_objectives - etf_value) <= 1e-6 * etf_value
+print(restarts.summary())
+print(f"{at_etf.sum()} of {at_etf.size} restarts stop at the ETF value")
+fig_restarts = geo.restart_objectives(restarts, references={"best simplex ETF": etf_value},
+                                      title="8 random restarts of deep CE (K=4, M=3)")
+"""),
+    md("""
+## The ETF point is a local minimum
+
+Start at the ETF point itself and check second order: Lanczos on Hessian-vector products, the rotation
+symmetries of the hidden spaces projected out.
+"""),
+    code("""
+etf = solve(problem, init=predicted_point(problem, dang2023.predict_deep_ce_etf(problem)))
+hessian = second_order(etf)
+print(f"ETF point: objective {etf.objective:.15g}, status {etf.status}")
+hessian
+"""),
+    md("""
+## The certificate's global search
+
+`certify` runs the reduced-problem global search of `ufm.certify` (the master reduction over K x K class-mean
+logits from random, low-rank, ETF and paired starts, lifted and polished) and replaces the point when it finds
+a lower one.
+"""),
+    code("""
+certified = certify(etf)
+cert = certified.certificate
+print("improved by:", cert.get("improved_by"))
+print("search:", {k: cert["search"][k] for k in ("start", "n_starts", "distinct_values")})
+Z = geo.class_logits(certified)
+singular_values = np.linalg.svd(Z, compute_uv=False)
+rank = int(np.sum(singular_values > 1e-6 * singular_values[0]))
+reduced = schatten_value(problem, Z)
+print(f"lower point: objective {certified.objective:.15g}, rank {rank}, singular values {np.round(singular_values, 6)}")
+print(f"master reduction R(W Hbar) = {reduced:.15g}")
+"""),
+    md("""
+## Both geometries
+
+Left: the simplex ETF (rank K - 1 = 3: every class pushes against all others). Middle: the optimum found by
+the search, rank 2: classes paired (+beta own class, -beta partner, 0 otherwise). The Schatten-2/(M+1)
+penalty of the master reduction punishes each non-zero singular value, so with depth the fewer, larger ones win.
+"""),
+    code("""
+fig_logits = geo.compare_logits([etf, certified], titles=["simplex ETF (restarts)", "certified search"])
+""", export="deep_ce=fig_logits"),
+    code("""
+fig_etf_3d = geo.projection(etf, dim=3, title="ETF critical point: a tetrahedron")
+fig_low_3d = geo.projection(certified, dim=3, title="global optimum: two antipodal pairs (rank 2)")
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+SHARE, VALUE_RTOL, MARGIN = 0.5, 1e-6, 1e-3
+assert at_etf.mean() >= SHARE, f"only {at_etf.sum()} of {at_etf.size} restarts stopped at the ETF value"
+assert abs(etf.objective - etf_value) <= VALUE_RTOL * etf_value and etf.status == "converged"
+assert hessian["verdict"] == "minimum" and hessian["min_eigenvalue"] > 0, hessian
+assert certified.objective < etf_value * (1 - MARGIN), (certified.objective, etf_value)
+assert rank == 2, f"the lower solution has rank {rank}, expected 2"
+assert abs(reduced - certified.objective) <= 1e-8 * certified.objective
+print(f"claim holds: {at_etf.sum()}/8 restarts at the ETF value {etf_value:.10g} (a local minimum); "
+      f"certified search: {certified.objective:.10g}, rank {rank}, "
+      f"{(etf_value - certified.objective) / etf_value:.1%} lower")
+"""),
+]
+
+# ============================================================================================== 04
+MIXUP = [
+    md(r"""
+# 4. Mixup: channels, same-class alignment, calibration against lam
+
+**Claim.** (Fisher, Meng & Papyan 2024, K = 3, mixup-CE with every ordered pair of classes and
+lam in {0.1, ..., 0.9}, lambda_H = 3e-3.) With the classifier **fixed** to a simplex ETF, every optimal mixed
+feature equals the paper's fixed point (`ufm.theory.mixup`) to **1e-8** relative. With a **learnable**
+classifier (lambda_W = 3e-3) the features still form channels: mixed features lie in span{w_i, w_j}, same-class
+features align with w_i and do not depend on lam, and at lam = 1/2 the feature sits on the i/j decision boundary
+(each to **1e-9**). Calibration: the mean confidence on mixed samples is symmetric in lam, lowest at lam = 1/2,
+and equals the fixed-point theory to **1e-8**; on the original samples it equals the plain-CE confidence at the
+same per-sample decay N lambda_H (to 1e-8).
+
+The last cell asserts this. Runtime: about 15 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from proofs_check.statements.fisher2024_mixup import structure_errors
+from ufm.calibration import confidence, mixup_calibration, plain_ce_confidence
+from ufm.mixup import mixed_columns
+from ufm.plot import geometry as geo
+from ufm.plot.mixup import classifier_plane
+from ufm.solve import solve
+from ufm.theory import mixup as mixup_theory
+"""),
+    code("""
+LAMS = tuple(np.round(np.linspace(0.1, 0.9, 9), 2))
+design = ufm.MixupDesign(pairs="all", lams=LAMS)
+fixed = ufm.Problem(counts=(2, 2, 2), d=3, loss="mixup-ce", classifier="etf", lambda_W=0.0, lambda_H=3e-3,
+                    samples=design)
+learned = fixed.replace(classifier=None, lambda_W=3e-3)
+print(fixed.describe(), f"N = {fixed.N} (6 original + {fixed.N - 6} mixed samples)")
+"""),
+    md("""
+## Fixed ETF classifier: the fixed point
+"""),
+    code("""
+sol_fixed = solve(fixed, gtol=1e-12, max_iter=5000)
+pred = mixup_theory.predict(fixed)
+cols, mixed = mixed_columns(fixed)
+feature_err = np.max(np.abs(sol_fixed.features[:, cols] - pred["mixed_features"])) / np.max(np.abs(pred["mixed_features"]))
+print(sol_fixed.status, f"features vs fixed point: {feature_err:.1e}")
+fig_fixed = classifier_plane(sol_fixed)
+"""),
+    md("""
+## Learnable classifier: the channels persist
+
+Solved from 3 random starts, then polished to gradient norm 1e-12. Features of a pair (i, j) run along the
+channel between w_i and w_j, darker for larger lam; same-class mixtures sit on their classifier vector.
+"""),
+    code("""
+sol_learned = solve(learned, restarts=3, seed=0)
+sol_learned = solve(learned, init=sol_learned.params(), gtol=1e-12, max_iter=5000)
+structure = {"fixed ETF": structure_errors(sol_fixed), "learned": structure_errors(sol_learned)}
+print(sol_learned.status)
+{k: {kk: float(vv) for kk, vv in v.items()} for k, v in structure.items()}
+"""),
+    code("""
+fig_channels = classifier_plane(sol_learned)
+""", export="mixup_channels=fig_channels"),
+    md("""
+## Calibration against lam
+
+Mean confidence (max softmax) of the mixed samples of two different classes, per lam; the fixed-point theory as
+a line (any lam, from `ufm.theory.mixup.ce_feature_coefficients`), the label weight max(lam, 1 - lam) dashed.
+"""),
+    code("""
+cal_fixed, cal_learned = mixup_calibration(sol_fixed), mixup_calibration(sol_learned)
+W = fixed.classifier_matrix()
+lam_prime = fixed.N * fixed.lambda_H
+
+
+def theory_confidence(lam):
+    a, b = mixup_theory.ce_feature_coefficients(fixed.K, 0, 1, lam, lam_prime)
+    return float(confidence((W @ (a * W[0] + b * W[1]))[:, None])[0])
+
+
+grid = np.linspace(0.02, 0.98, 97)
+measured = np.array([cal_fixed["mean_confidence_by_lam"][l] for l in LAMS])
+fig_calibration = geo.measured_vs_theory({
+    "x": np.array(LAMS), "measured": {"fixed ETF": measured,
+                                      "learnable classifier": np.array([cal_learned["mean_confidence_by_lam"][l] for l in LAMS])},
+    "theory_x": grid, "theory": {"fixed ETF": np.array([theory_confidence(l) for l in grid])},
+    "alternative": {"label weight max(lam, 1-lam)": np.maximum(grid, 1 - grid)}, "alternative_label": "target",
+    "xlabel": "lam", "ylabel": "mean confidence on mixed samples", "title": "mixup calibration (K = 3)"})
+""", export="mixup_calibration=fig_calibration"),
+    code("""
+plain = ufm.Problem(counts=(2, 2, 2), d=3, loss="ce", classifier="etf", lambda_W=0.0, lambda_H=lam_prime / 6)
+plain_conf = plain_ce_confidence(solve(plain))["mean_confidence"]
+print(f"original samples: mixup (fixed ETF) {cal_fixed['mean_confidence_original']:.10f}, "
+      f"plain CE at the same per-sample decay {plain_conf:.10f}, mixup (learned) {cal_learned['mean_confidence_original']:.10f}")
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+FEATURE_TOL, STRUCT_TOL, CONF_TOL = 1e-8, 1e-9, 1e-8
+assert sol_fixed.status == "converged" and sol_learned.status == "converged"
+assert feature_err <= FEATURE_TOL, f"fixed-ETF features differ from the fixed point by {feature_err:.2e}"
+for name, errs in structure.items():
+    bad = {k: float(v) for k, v in errs.items() if not v <= STRUCT_TOL}
+    assert not bad, f"{name}: channel structure violated {bad}"
+theory = np.array([theory_confidence(l) for l in LAMS])
+assert np.max(np.abs(measured - theory)) <= CONF_TOL, np.max(np.abs(measured - theory))
+assert np.max(np.abs(measured - measured[::-1])) <= CONF_TOL, "confidence is not symmetric in lam"
+assert int(np.argmin(measured)) == LAMS.index(0.5), "confidence is not lowest at lam = 1/2"
+assert abs(cal_fixed["mean_confidence_original"] - plain_conf) <= CONF_TOL
+print(f"claim holds: fixed point to {feature_err:.1e}, channels to "
+      f"{max(max(e.values()) for e in structure.values()):.1e}, confidence = theory to {np.max(np.abs(measured - theory)):.1e}")
+"""),
+]
+
+# ============================================================================================== 05
+SWEEP = [
+    md(r"""
+# 5. A sweep: minority collapse as a phase diagram
+
+**Claim.** A 20-point sweep (bias-free MSE UFM, M = 2, K = 4 classes, two majority classes of n = 16 and two
+minority classes of 16 / ratio; lambda_W = lambda_H = lambda in [1e-2, 10^-1.5], ratio in {1, 2, 4, 8, 16}), with
+one random start and one reduced-problem global search per point: the best row of every point reaches Dang et
+al.'s predicted optimum (objective to **1e-8** relative); the minority class is switched off (diag(W Hbar)_min
+<= 1e-6) exactly at the points above the theory's threshold curve; and no point has a minority value inside the
+jump (1e-6, (M-1)/M = 0.5).
+
+The last cell asserts this. Runtime: about 30 s on 2 CPU cores (the results go to a temporary folder).
+"""),
+    code(FIRST),
+    code("""
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ufm.plot.phase import best_per_point, minority_collapse_threshold, phase_diagram
+from ufm.sweep import merge, parse_spec, run_sweep, summarize
+"""),
+    md("""
+## The spec
+
+The same TOML format as `ufm sweep SPEC.toml --out DIR` (docs/sweep.md): a base problem, axes (crossed), solver
+options (`search = true` adds the reduced-problem global search row per point) and the predictions evaluated
+beside every solve.
+"""),
+    code('''
+SPEC = """
+[base]
+K = 4
+n = 16
+d = 4
+loss = "mse"
+bias = "none"
+depth = 2
+
+[axes]
+lambda = {logspace = [-2.0, -1.5, 4]}
+ratio = [1, 2, 4, 8, 16]
+
+[solver]
+restarts = 1
+seed = 0
+init_scale = 1.0
+search = true
+
+[predictions]
+names = ["dang2023_mse_imbalanced"]
+"""
+spec = parse_spec(SPEC)
+tmp = tempfile.TemporaryDirectory(prefix="ufm-sweep-")  # removed when the kernel exits
+out = Path(tmp.name)
+print(len(spec.points()), "points ->", out)
+'''),
+    code("""
+summary = run_sweep(spec, out, progress=False)
+merge(out)  # writes out/results.parquet (what `ufm sweep` does at the end)
+summary
+"""),
+    md("""
+## Load the Parquet
+"""),
+    code("""
+df = pd.read_parquet(out / "results.parquet")
+print(summarize(df))
+best = best_per_point(df)
+best[["axis_lambda", "axis_ratio", "counts", "method", "objective", "pred_dang2023_mse_imbalanced_objective",
+      "diag_WHbar_min", "pred_dang2023_mse_imbalanced_diag_min"]].head(8)
+"""),
+    md("""
+## The phase diagram
+
+Colour: the minority classes' (W Hbar)_kk (best row per point). White dashed: the ratio above which the theory
+switches the minority classes off (`minority_collapse_threshold`, real-valued minority counts).
+"""),
+    code("""
+threshold = minority_collapse_threshold(K=4, n=16, depth=2)
+fig_phase = phase_diagram(df, "axis_lambda", "axis_ratio", "diag_WHbar_min", threshold=threshold, logx=True, logy=True,
+                          title="minority (W Hbar)_kk, M = 2: a jump across the curve", threshold_label="theory threshold")
+""", export="sweep_phase_diagram=fig_phase"),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+OBJ_RTOL, DIAG_TOL, M = 1e-8, 1e-6, 2
+assert len(best) == len(spec.points()) == 20
+rel = (best["objective"] - best["pred_dang2023_mse_imbalanced_objective"]).abs() / best["pred_dang2023_mse_imbalanced_objective"]
+assert rel.max() <= OBJ_RTOL, best.loc[rel > OBJ_RTOL, ["axis_lambda", "axis_ratio", "objective"]]
+off = best["diag_WHbar_min"].abs() <= DIAG_TOL
+above = best["axis_ratio"].to_numpy() >= threshold(best["axis_lambda"].to_numpy())
+assert np.array_equal(off.to_numpy(), above), best.assign(off=off, above=above)[["axis_lambda", "axis_ratio", "off", "above"]]
+assert 0 < off.sum() < len(best), "the grid should show both phases"
+inside = best["diag_WHbar_min"][(best["diag_WHbar_min"] > DIAG_TOL) & (best["diag_WHbar_min"] < (M - 1) / M)]
+assert inside.empty, f"values inside the jump: {inside.to_list()}"
+print(f"claim holds: {len(best)} points, objective within {rel.max():.1e} of the prediction, "
+      f"{off.sum()} collapsed points, all above the theory curve")
+"""),
+]
+
+# ============================================================================================== 06
+OWN = [
+    md(r"""
+# 6. Write your own theorem: a conjecture as a `proofs_check` statement
+
+**Claim.** Encoded as `proofs_check` statements and checked by search (random restarts plus the reduced-problem
+global search), (a) the *true* conjecture "one-layer MSE UFM with an unregularised bias: the optimal bias is the
+class-frequency vector b* = n / N" **holds** on three imbalanced cases (bias error <= 1e-6), and (b) the *false*
+conjecture "one-layer CE UFM, any counts: the classifier rows have equal norms (as for balanced classes)" is
+**refuted** with a counterexample (norm spread > 1e-3; a balanced control case holds).
+
+The last cell asserts both verdicts. Runtime: about 15 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from proofs_check import Case, CaseResult, Statement, run_statement, search_best
+from ufm.plot import geometry as geo
+"""),
+    md("""
+## A statement is a few functions
+
+`cases(full, seed)` returns the parameter cases, `check(case, seed)` returns a `CaseResult` with a verdict
+(`holds`, `refuted`, `inconclusive`), the errors and, for a refutation, the counterexample. Put the same code in a
+file and `ufm check --statements FILE --only ID` runs it from the command line (see `examples/my_conjecture.py`
+and docs/check.md).
+"""),
+    code("""
+BIAS_TOL = 1e-6
+
+
+def bias_cases(full, seed):
+    return [Case(f"counts={c}, lambda={lam}", ufm.Problem(counts=c, d=3, loss="mse", bias="free", lambda_W=lam, lambda_H=lam))
+            for c, lam in [((6, 3, 1), 1e-3), ((9, 4, 2), 5e-3), ((5, 5, 1), 2e-2)]]
+
+
+def bias_check(case, seed):
+    p = case.problem
+    best, _ = search_best(p, restarts=2, seed=seed)
+    predicted = np.asarray(p.counts, float) / p.N
+    err = float(np.max(np.abs(best.bias - predicted)))
+    verdict = "holds" if err <= BIAS_TOL else "refuted"
+    return CaseResult(case.name, verdict, f"bias {np.round(best.bias, 6)} vs n/N {np.round(predicted, 6)}",
+                      {"bias_err": err, "bias": best.bias.tolist(), "n_over_N": predicted.tolist()},
+                      counterexample=None if verdict == "holds" else {"parameters": p.to_dict(), "bias": best.bias.tolist()})
+
+
+BIAS = Statement(id="my-mse-bias-is-class-frequency", citation="my notes", expected="holds",
+                 statement="One-layer MSE UFM with a free bias: b* = n / N", cases=bias_cases, check=bias_check)
+bias_result = run_statement(BIAS)
+print(bias_result.verdict)
+for c in bias_result.cases:
+    print(f"  {c.case}: {c.verdict} ({c.message}), {c.seconds:.1f} s")
+"""),
+    md("""
+## A false conjecture is refuted, with a counterexample
+"""),
+    code("""
+NORM_TOL = 1e-3
+
+
+def norm_cases(full, seed):
+    return [Case("balanced control", ufm.Problem(counts=(4, 4, 4), d=3, loss="ce", lambda_W=5e-3, lambda_H=5e-3)),
+            Case("imbalanced", ufm.Problem(counts=(8, 4, 1), d=3, loss="ce", lambda_W=5e-3, lambda_H=5e-3))]
+
+
+def norm_check(case, seed):
+    best, _ = search_best(case.problem, restarts=2, seed=seed)
+    norms = np.linalg.norm(best.classifier, axis=1)
+    spread = float((norms.max() - norms.min()) / norms.max())
+    if spread <= NORM_TOL:
+        return CaseResult(case.name, "holds", f"norms {np.round(norms, 6)}", {"spread": spread, "norms": norms.tolist()})
+    return CaseResult(case.name, "refuted", f"norms {np.round(norms, 6)} differ by {spread:.1%}",
+                      {"spread": spread, "norms": norms.tolist()},
+                      counterexample={"parameters": case.problem.to_dict(), "classifier_norms": norms.tolist(),
+                                      "objective": best.objective})
+
+
+NORMS = Statement(id="my-ce-equinorm", citation="a hasty generalisation", expected="refuted",
+                  statement="One-layer CE UFM, any counts: the classifier rows have equal norms",
+                  cases=norm_cases, check=norm_check)
+norm_result = run_statement(NORMS)
+print(norm_result.verdict, "| as expected:", norm_result.as_expected)
+for c in norm_result.cases:
+    print(f"  {c.case}: {c.verdict} ({c.message})")
+counterexample = next(c.counterexample for c in norm_result.cases if c.verdict == "refuted")
+counterexample["parameters"]["counts"], counterexample["classifier_norms"]
+"""),
+    md("""
+## The evidence in one picture
+
+Left: the bias found against n_k / N for every class of every case (the conjecture is the line). Right: the
+classifier-row norms against n_k for the CE cases (the conjecture: all equal to the mean norm, dashed).
+"""),
+    code("""
+found = np.concatenate([c.errors["bias"] for c in bias_result.cases])
+freq = np.concatenate([c.errors["n_over_N"] for c in bias_result.cases])
+order = np.argsort(freq)
+line = np.linspace(0, 0.7, 50)
+imb = next(c for c in norm_result.cases if c.case == "imbalanced")
+counts = np.array([8, 4, 1])
+norms = np.array(imb.errors["norms"])
+fig_own = geo.measured_vs_theory([
+    {"x": freq[order], "measured": {"b*_k": found[order]}, "theory_x": line, "theory": {"b*_k": line},
+     "xlabel": "n_k / N", "ylabel": "optimal bias b*_k", "title": "conjecture (a): b* = n / N  -- holds"},
+    {"x": counts, "measured": {"||w_k||": norms}, "theory_x": counts, "alternative": {"||w_k||": np.full(3, norms.mean())},
+     "alternative_label": "conjecture: equal norms", "xlabel": "n_k", "ylabel": "classifier row norm",
+     "title": "conjecture (b): equal norms -- refuted"},
+])
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+assert bias_result.verdict == "holds" and bias_result.as_expected, [(c.case, c.message) for c in bias_result.cases]
+assert max(c.errors["bias_err"] for c in bias_result.cases) <= BIAS_TOL
+assert norm_result.verdict == "refuted" and norm_result.as_expected
+verdicts = {c.case: c.verdict for c in norm_result.cases}
+assert verdicts == {"balanced control": "holds", "imbalanced": "refuted"}, verdicts
+assert imb.errors["spread"] > NORM_TOL
+print(f"claim holds: b* = n/N to {max(c.errors['bias_err'] for c in bias_result.cases):.1e}; "
+      f"equal norms refuted (spread {imb.errors['spread']:.1%})")
+"""),
+]
+
+NOTEBOOKS = {
+    "01_quick_start.ipynb": QUICK_START,
+    "02_imbalance_minority_collapse.ipynb": MINORITY,
+    "03_deep_ce_low_rank.ipynb": DEEP_CE,
+    "04_mixup.ipynb": MIXUP,
+    "05_sweep_phase_diagram.ipynb": SWEEP,
+    "06_your_own_theorem.ipynb": OWN,
+}
+
+
+def build(name: str, cells: list):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):  # stable ids: clean diffs when the generator is rerun
+        cell["id"] = f"{name[:2]}-{i:02d}"
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv=None) -> int:
+    for name, cells in NOTEBOOKS.items():
+        nbformat.write(build(name, cells), HERE / name)
+        print("wrote", HERE / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
