@@ -72,20 +72,27 @@ def _thin(times, values, keep=300):
 
 
 def run_ufm(problem, start, budget, repeats, repeat_below):
-    """ufm's L-BFGS from the common start: trace, then timed runs stopped at each target's iteration."""
+    """ufm's L-BFGS from the common start: trace, then timed runs stopped at each target's iteration. The
+    iteration cap is set so that the run fits the time budget (measured per-iteration time of a short run)."""
     from ufm.solve import SolverOptions, run_once, trace_run
 
-    options = SolverOptions()
     t0 = time.perf_counter()
-    _, f_full, gn, it_full, status = run_once(problem, start, options)
+    run_once(problem, start, SolverOptions(max_iter=10, gtol=0.0))  # compiles (max_iter is traced)
     first = time.perf_counter() - t0
-    _, walls = repeat_timed(lambda: run_once(problem, start, options), repeats, repeat_below)
+    t = time.perf_counter()
+    run_once(problem, start, SolverOptions(max_iter=10, gtol=0.0))
+    per_iter = (time.perf_counter() - t) / 10
+    compile_s = max(first - 10 * per_iter, 0.0)
+    options = SolverOptions(max_iter=int(min(SolverOptions().max_iter, max(10, budget / max(per_iter, 1e-9)))))
+    runs, walls = repeat_timed(lambda: run_once(problem, start, options), repeats, repeat_below)
+    _, f_full, gn, it_full, status = runs[0]
     wall = statistics.median(walls)
     num = max(1, it_full)
     _, _, _, _, _, values, _ = trace_run(problem, start, options, num_iter=num)
     per_iter = wall / num
-    return {"values": values, "times": np.arange(values.size) * per_iter, "wall_default": wall, "compile": first - wall,
+    return {"values": values, "times": np.arange(values.size) * per_iter, "wall_default": wall, "compile": compile_s,
             "iterations": it_full, "status": status, "grad_norm": gn, "final": f_full, "repeats": len(walls),
+            "max_iter": options.max_iter,
             "timer": lambda k: _time_run_once(problem, start, k, repeats, repeat_below)}
 
 
@@ -190,7 +197,8 @@ def run_case(name, problem, methods, budget, repeats, repeat_below, log, sgd_ste
                     res["time_to"][str(target)] = float("inf")
             res.update(best_gap=float(np.min(g)), final_gap=float(g[-1]), wall=tr["wall_default"],
                        compile=tr["compile"], iterations=tr["iterations"], status=tr["status"],
-                       grad_norm=tr["grad_norm"], repeats=tr["repeats"], label="ufm L-BFGS (float64, jit)")
+                       grad_norm=tr["grad_norm"], repeats=tr["repeats"], max_iter=tr["max_iter"],
+                       label="ufm L-BFGS (float64, jit)")
             res["trace"] = _thin(tr["times"], np.maximum(g, 1e-17))
             res["trace_note"] = "times = iteration x (wall of the default run / its iterations)"
         elif m == "ufm_solve":
