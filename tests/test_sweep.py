@@ -92,9 +92,14 @@ def test_batched_equals_single_solves():
     for inner in ("map", "vmap"):
         for got, p, x0 in zip(solve_batch(problems, x0s, opts, inner=inner), problems, x0s):
             ref = run_once(p, x0, opts)
-            assert got[4] == ref[4] == "converged"
+            assert got[4] == ref[4] == "converged" and got[3] == ref[3]
             assert abs(got[1] - ref[1]) <= 1e-12 * abs(ref[1])
-            np.testing.assert_allclose(got[0]["H"], ref[0]["H"], rtol=0, atol=1e-9)
+            if inner == "map":  # the same program per problem: bit for bit
+                np.testing.assert_array_equal(got[0]["H"], ref[0]["H"])
+            else:  # vmap sums in another order: 1e-16 differences move the iterate along the rotation orbit of
+                # the optimum (exactly flat), so compare what is rotation invariant, to ~sqrt(gtol)
+                logits = [np.asarray(x["W"][0]) @ np.asarray(x["H"]) for x in (got[0], ref[0])]
+                np.testing.assert_allclose(logits[0], logits[1], rtol=0, atol=1e-8)
 
 
 def _cli(*args, env=None, **kw):

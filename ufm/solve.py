@@ -112,7 +112,8 @@ def _make_loop(f, method: str, memory: int, learning_rate: float, momentum: floa
 
     if method == "lbfgs":
         opt = optax.lbfgs(memory_size=memory,
-                          linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=40))
+                          linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=40,
+                                                                           initial_guess_strategy="one"))
     elif method == "gd":
         opt = optax.sgd(learning_rate, momentum=momentum)
     else:

@@ -54,7 +54,9 @@ def solve_batch(problems, x0s, options: SolverOptions, *, inner: str | None = No
     """Solve problems sharing one ``static_key`` from the starts ``x0s`` (parameter pytrees), in one call.
 
     Returns a list of ``(params, objective, grad_norm, iterations, status)`` like ``ufm.solve.run_once``,
-    identical to solving them one by one (same float64 operations; tested).
+    the same as solving them one by one: bit for bit with ``inner="map"`` (the same program per problem);
+    with ``"vmap"`` (batched reductions sum in another order) the same objective to ~1e-15 and the same
+    rotation-invariant geometry (W H) to ~1e-9 (tested).
     """
     if not problems:
         return []
