@@ -99,3 +99,17 @@ def test_cli_certify(capsys):
     rc = main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "--certify", "-q"])
     out = capsys.readouterr().out
     assert rc == 0 and "certificate" in out and "gap" in out and "certified: True" in out
+
+
+def test_reduced_search_finds_the_all_off_optimum_of_balanced_deep_mse():
+    """Balanced deep MSE above the global threshold: every class is off, W Hbar = 0, value K/2 * (1/N) * n
+    = 1/2 (Dang et al. 2023, global rule). Random and frame starts alone stopped at 0.50101 with one class
+    still on (found by the notebooks' sweep); the zero start and the balanced minority-off frames find it."""
+    from ufm.theory import PREDICTIONS
+
+    p = ufm.Problem.balanced(4, 16, 4, depth=2, loss="mse", bias="none", lambda_W=0.0398, lambda_H=0.0398)
+    pred = PREDICTIONS["dang2023_mse_imbalanced"].predict(p)
+    assert pred["objective"] == pytest.approx(0.5, abs=1e-12) and np.allclose(pred["logits"], 0)
+    found = reduced_search(p, restarts=16)
+    assert abs(found.objective - 0.5) <= 1e-10
+    assert np.max(np.abs(found.product() @ found.class_means())) <= 1e-6

@@ -120,22 +120,24 @@ def factor_logits(problem: Problem, Z, b=None) -> dict:
 
 def structured_logits(problem: Problem, scales=(1.0, 3.0, 8.0)) -> list:
     """Named structured starting points for Z (K x K class-mean logits): simplex ETF a (I - J/K);
-    orthogonal frame a I (Dang et al. 2023's MSE geometry) and, for imbalanced counts, the frame with the m
-    smallest classes set to 0 (minority collapse); classes paired (own +beta, partner -beta, others 0;
-    Garrod & Keating 2024); blocks of 3 classes. Scales are relative to the loss (MSE targets are 1)."""
+    orthogonal frame a I (Dang et al. 2023's MSE geometry) and the frame with the m smallest classes set to 0
+    (minority collapse; for balanced counts any m classes, by symmetry), m = 1..K-1 (12 values spread
+    geometrically when K > 12); classes paired (own +beta, partner -beta, others 0; Garrod & Keating 2024);
+    blocks of 3 classes; and Z = 0 (every class off: the optimum of deep models at large lambda, a stationary
+    point random starts only reach by chance). Scales are relative to the loss (MSE targets are 1)."""
     K = problem.K
-    starts = []
+    starts = [("zero", np.zeros((K, K)))]
+    order = np.argsort(problem.counts, kind="stable")
+    offs = range(1, K) if K <= 12 else sorted({int(m) for m in np.geomspace(1, K - 1, 12)})
     if problem.loss in ("mse", "mixup-mse"):
         scales = tuple(min(a, 1.0) * 0.9 for a in scales) + (0.5,)
     for a in scales:
         starts.append(("etf", a * (np.eye(K) - np.ones((K, K)) / K)))
         starts.append(("frame", a * np.eye(K)))
-        if not problem.is_balanced:  # minority collapse: frames with the m smallest classes switched off
-            order = np.argsort(problem.counts, kind="stable")
-            for m in range(1, K - 1):
-                mask = np.ones(K)
-                mask[order[:m]] = 0.0
-                starts.append((f"frame-{m}-minority-off", a * np.diag(mask)))
+        for m in offs:  # minority collapse: frames with the m smallest classes switched off
+            mask = np.ones(K)
+            mask[order[:m]] = 0.0
+            starts.append((f"frame-{m}-minority-off", a * np.diag(mask)))
         for g in (2, 3):
             if K < g + 1 and g == 3:
                 continue
