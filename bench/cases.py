@@ -2,7 +2,9 @@
 
 Sizes: small (K=10, d=32, n=100), medium (K=100, d=128, n=50), large (K=1000, d=512, n=10), deep (M=3 on
 the small size); balanced and imbalanced (the first half of the classes keep n, the second half n/10); CE and
-MSE; lambda_W = lambda_H = 5e-3 (MSE deep: 1e-3), bias none.
+MSE; bias none; lambda_W = lambda_H = lambda with K sqrt(n) lambda = 1/2 for M = 1 (halfway to Zhu et al.'s
+threshold K sqrt(n lambda_W lambda_H) = 1 above which the balanced CE optimum is W = H = 0: a fixed lambda
+would make the large problems trivial), 5e-3 for deep CE and 1e-3 for deep MSE.
 
 Reference f* (``reference``), by the first that applies:
 - ``zhu2021_balanced_ce``: the closed form of Zhu et al. 2021 (balanced CE, M = 1, d >= K - 1);
@@ -30,7 +32,10 @@ def _counts(K: int, n: int, imbalanced: bool) -> tuple:
 
 def make(size: str, loss: str, imbalanced: bool, depth: int = 1) -> ufm.Problem:
     K, d, n = {"small": (10, 32, 100), "medium": (100, 128, 50), "large": (1000, 512, 10), "tiny": (4, 6, 5)}[size]
-    lam = 1e-3 if (loss == "mse" and depth > 1) else LAMBDA
+    if depth == 1:
+        lam = 0.5 / (K * np.sqrt(n))
+    else:
+        lam = 1e-3 if loss == "mse" else LAMBDA
     return ufm.Problem(counts=_counts(K, n, imbalanced), d=d, depth=depth, loss=loss, bias="none",
                        lambda_W=lam, lambda_H=lam)
 
