@@ -313,9 +313,10 @@ def torch_sgd_recipe(problem: Problem, start: dict, *, steps: int = 30_000, lr: 
 
 # --------------------------------------------------------------------------------------------- cvxpy
 
-def cvxpy_convex(problem: Problem, *, tol: float = 1e-8, solver: str = "CLARABEL") -> Trace:
+def cvxpy_convex(problem: Problem, *, tol: float = 1e-8, solver: str = "CLARABEL", budget: float = 60.0) -> Trace:
     """The M = 1 convex program (ufm.convex) in cvxpy; returns a one-point trace (solve time, value of the
-    problem's objective at the returned Z, b recomputed in numpy float64). ``info`` carries the status."""
+    problem's objective at the returned Z, b recomputed in numpy float64). ``info`` carries the status; the
+    solver stops at its time limit ``budget`` (the cvxpy compilation before it is not limited)."""
     import cvxpy as cp
 
     if problem.depth != 1 or problem.classifier_fixed or problem.samples is not None:
@@ -340,9 +341,9 @@ def cvxpy_convex(problem: Problem, *, tol: float = 1e-8, solver: str = "CLARABEL
     prob = cp.Problem(cp.Minimize(objective))
     opts = {}
     if solver == "CLARABEL":
-        opts = dict(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500)
+        opts = dict(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500, time_limit=budget)
     elif solver == "SCS":
-        opts = dict(eps_abs=tol, eps_rel=tol, max_iters=1_000_000)
+        opts = dict(eps_abs=tol, eps_rel=tol, max_iters=1_000_000, time_limit_secs=budget)
     try:
         prob.solve(solver=solver, **opts)
         status = prob.status

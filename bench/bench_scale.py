@@ -10,7 +10,7 @@ roofline: for a one-layer CE UFM of each size, side by side in one process:
   - iter: one ufm L-BFGS iteration (``run_once`` stopped after k iterations, divided by k);
   - the same evaluation in numpy (what scipy L-BFGS-B calls) and in torch float64 (what torch LBFGS calls).
   Reported: medians, ratios to the floor.
-ladder: balanced CE UFMs of growing size (K classes, d = K, n per class), each solved in a fresh process
+ladder: balanced CE UFMs of growing size (K classes, d = K, n per class, K sqrt(n) lambda = 1/2), each solved in a fresh process
   (``ufm.solve`` default L-BFGS, gtol 1e-10) under a wall-clock limit that includes start-up and
   compilation; "solved" means the relative gap to the closed form of Zhu et al. 2021 is <= 1e-8. Peak
   resident memory of the process is recorded (ru_maxrss).
@@ -57,7 +57,8 @@ def roofline(sizes, iters=20):
     out = []
     for name in sizes:
         K, d, n = SIZES[name]
-        problem = ufm.Problem.balanced(K, n, d, loss="ce", bias="none", lambda_W=5e-3, lambda_H=5e-3)
+        lam = 0.5 / (K * np.sqrt(n))  # as bench/cases.py: a non-trivial optimum
+        problem = ufm.Problem.balanced(K, n, d, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
         N = problem.N
         x0 = cases.start(problem)
         params = obj.params_from_arrays(problem, x0["W"], x0["H"])
@@ -107,10 +108,11 @@ ufm.enable_x64()
 from ufm.solve import solve
 from ufm.theory import PREDICTIONS
 K, n = int(sys.argv[1]), int(sys.argv[2])
-p = ufm.Problem.balanced(K, n, K, loss="ce", bias="none", lambda_W=5e-3, lambda_H=5e-3)
+lam = 0.5 / (K * n ** 0.5)  # halfway to the threshold above which the optimum is W = H = 0
+p = ufm.Problem.balanced(K, n, K, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
 s = solve(p, restarts=1, seed=0)
 f_star = PREDICTIONS["zhu2021_balanced_ce"].predict(p)["objective"]
-print(json.dumps({"K": K, "n": n, "d": K, "N": p.N, "wall_s": time.perf_counter() - t0, "status": s.status,
+print(json.dumps({"K": K, "n": n, "d": K, "N": p.N, "lambda": lam, "wall_s": time.perf_counter() - t0, "status": s.status,
                   "iterations": s.iterations, "gap": (s.objective - f_star) / abs(f_star),
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
 """
@@ -139,7 +141,7 @@ def main(argv=None):
     parser.add_argument("mode", choices=("roofline", "ladder"))
     parser.add_argument("--sizes", default="medium,large")
     parser.add_argument("--limit", type=float, default=60.0)
-    parser.add_argument("--ladder", default="50x10,100x10,200x10,300x10,400x10,100x100,100x300,100x1000",
+    parser.add_argument("--ladder", default="50x10,100x10,200x10,400x10,600x10,100x100,100x300,100x1000,100x3000",
                         help="KxN-per-class steps (d = K)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

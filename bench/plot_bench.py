@@ -1,13 +1,14 @@
 """Figures of the benchmark results (matplotlib): relative gap against wall-clock time per case, and the
 roofline ratios.
 
-    python bench/plot_bench.py [--accuracy bench/results/accuracy.json] [--roofline bench/results/roofline.json]
-                               [--outdir docs/figures]
+    python bench/plot_bench.py [--accuracy bench/results/accuracy*.json ...]
+                               [--roofline bench/results/roofline.json] [--outdir docs/figures]
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import math
 import os
@@ -32,11 +33,13 @@ def gap_vs_time(results: dict, path: str) -> None:
             if "trace" in r:
                 t, g = r["trace"]
                 t = [max(x, 1e-4) for x in t]
-                ax.plot(t, [max(v, 1e-16) for v in g], color=color, ls=ls, lw=lw, label=r["label"][:32])
+                ax.plot(t, [max(v, 1e-16) for v in g], color=color, ls=ls, lw=lw, label=r["label"][:40])
+            elif m == "ufm_solve":
+                ax.plot(max(r["wall"], 1e-4), max(r["best_gap"], 1e-16), "*", color="C0", ms=12, label=r["label"][:40])
             elif m == "cvxpy":
                 for tol, run in r["runs"].items():
                     ax.plot(max(run["time"], 1e-4), max(run["gap"], 1e-16), "o", color=color, ms=5,
-                            label=r["label"][:32] if tol == "0.0001" else None)
+                            label=r["label"][:40] if tol == "0.0001" else None)
         for target in results["targets"]:
             ax.axhline(target, color="0.7", lw=0.6)
         ax.set_xscale("log")
@@ -47,9 +50,12 @@ def gap_vs_time(results: dict, path: str) -> None:
         ax.set_ylabel("(f - f*) / |f*|")
     for ax in list(axes.flat)[len(cases):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    legend = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, h)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -81,14 +87,22 @@ def roofline_bars(results: dict, path: str) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
-    parser.add_argument("--accuracy", default=os.path.join(here, "results", "accuracy.json"))
+    parser.add_argument("--accuracy", nargs="*", default=sorted(glob.glob(os.path.join(here, "results", "accuracy*.json"))),
+                        help="results of bench_accuracy.py; the cases of several files are drawn together")
     parser.add_argument("--roofline", default=os.path.join(here, "results", "roofline.json"))
     parser.add_argument("--outdir", default=os.path.join(os.path.dirname(here), "docs", "figures"))
     args = parser.parse_args(argv)
     os.makedirs(args.outdir, exist_ok=True)
-    if os.path.exists(args.accuracy):
-        with open(args.accuracy) as f:
-            gap_vs_time(json.load(f), os.path.join(args.outdir, "bench_gap_vs_time.png"))
+    merged = None
+    for path in args.accuracy:
+        with open(path) as f:
+            res = json.load(f)
+        if merged is None:
+            merged = res
+        else:
+            merged["cases"] += res["cases"]
+    if merged is not None:
+        gap_vs_time(merged, os.path.join(args.outdir, "bench_gap_vs_time.png"))
     if os.path.exists(args.roofline):
         with open(args.roofline) as f:
             roofline_bars(json.load(f), os.path.join(args.outdir, "bench_roofline.png"))
