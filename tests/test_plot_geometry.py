@@ -146,7 +146,13 @@ def test_solve_path_from_a_given_start():
     x0 = random_solution(counts=(2, 2, 2), d=3, depth=1, bias="none", seed=5).params()
     path = geo.solve_path(p, checkpoints=(3, 6), init=x0)
     np.testing.assert_allclose(path[0][1].features, np.asarray(x0["H"]))
-    assert [i for i, _ in path][1:] == [3, 6] or path[-1][1].status == "converged"
+    assert [i for i, _ in path] == [0, 3, 6]
+    # the exact path of one uninterrupted solve: iterate 6 is run_once stopped after 6 iterations, bit for bit
+    from ufm.solve import SolverOptions, run_once
+
+    six = run_once(p, x0, SolverOptions(max_iter=6, gtol=0.0))
+    np.testing.assert_array_equal(path[2][1].features, six[0]["H"])
+    assert path[2][1].objective == six[1]
 
 
 # ------------------------------------------------------------------------------------------ theory curves etc.

@@ -244,12 +244,21 @@ def test_trace_run_records_the_same_iterates_as_run_once():
     x0 = obj.init_params(problem, jax.random.PRNGKey(0))
     options = SolverOptions(max_iter=500)
     x, f, gn, it, status = run_once(problem, x0, options)
-    xt, ft, gnt, itt, statust, values, gnorms = trace_run(problem, x0, options, num_iter=it + 20)
+    xt, ft, gnt, itt, statust, values, gnorms, kept = trace_run(problem, x0, options, num_iter=it + 20,
+                                                                 keep=(0, 5, it + 10))
     assert (f, gn, it, status) == (ft, gnt, itt, statust) and status == "converged"
     np.testing.assert_array_equal(x["H"], xt["H"])
     assert values.shape == (it + 21,) and values[it] == f and np.all(values[it:] == f)
     # the line search's sufficient decrease holds up to rounding: near the optimum f changes by ~1 ulp
     assert np.all(np.diff(values[: it + 1]) <= 4 * np.finfo(float).eps * abs(f))
     assert values[0] > 5 * f and gnorms[it] <= options.gtol < gnorms[it - 1]
+    # kept iterates: the start, iterate 5 (= run_once stopped after 5 iterations), the final one past the stop
+    assert [k for k, _ in kept] == [0, 5, it]
+    np.testing.assert_array_equal(kept[0][1]["H"], np.asarray(x0["H"]))
+    five = run_once(problem, x0, SolverOptions(max_iter=5, gtol=0.0))[0]
+    np.testing.assert_array_equal(kept[1][1]["H"], five["H"])
+    np.testing.assert_array_equal(kept[2][1]["H"], x["H"])
     with pytest.raises(ufm.ProblemError, match="num_iter"):
         trace_run(problem, x0, options, num_iter=0)
+    with pytest.raises(ufm.ProblemError, match="keep"):
+        trace_run(problem, x0, options, keep=(-1,))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -179,21 +179,38 @@ def _make_run(f, method: str, memory: int, learning_rate: float, momentum: float
 
 
 def _make_trace(f, method: str, memory: int, learning_rate: float, momentum: float, stall_iters: int,
-                num_iter: int):
+                num_iter: int, keep: tuple = ()):
     """The same loop as :func:`_make_run` unrolled as a ``lax.scan`` of ``num_iter`` steps that records the
-    objective and gradient norm after every iteration (frozen once the run has stopped)."""
+    objective and gradient norm after every iteration (frozen once the run has stopped), and the iterates
+    at the iteration counts ``keep`` (sorted; counts past the stop get the final iterate)."""
     init, cond, body, finish = _make_loop(f, method, memory, learning_rate, momentum, stall_iters)
+    keep_arr = jnp.asarray(keep if keep else (-1,))
+    n_keep = len(keep)
 
     def trace(x0, data, max_iter, gtol):
-        def step(c, _):
+        def store(buf, x, it):
+            idx = jnp.clip(jnp.searchsorted(keep_arr, it), 0, max(n_keep - 1, 0))
+            hit = keep_arr[idx] == it
+            return jax.tree_util.tree_map(lambda b, v: b.at[idx].set(jnp.where(hit, v, b[idx])), buf, x)
+
+        def step(carry, _):
+            c, buf = carry
             c = jax.lax.cond(cond(c, max_iter, gtol), lambda c: body(c, data), lambda c: c, c)
-            return c, (c[2], c[3])
+            if n_keep:
+                buf = store(buf, c[0], c[4])
+            return (c, buf), (c[2], c[3])
 
         c0 = init(x0, data)
-        carry, (values, gnorms) = jax.lax.scan(step, c0, None, length=num_iter)
+        buf0 = jax.tree_util.tree_map(lambda v: jnp.zeros((n_keep,) + v.shape, v.dtype), x0)
+        if n_keep:
+            buf0 = store(buf0, x0, jnp.asarray(0))
+        (carry, buf), (values, gnorms) = jax.lax.scan(step, (c0, buf0), None, length=num_iter)
         values = jnp.concatenate([c0[2][None], values])
         gnorms = jnp.concatenate([c0[3][None], gnorms])
-        return finish(carry, gtol), values, gnorms
+        late = keep_arr[:n_keep] > carry[4]
+        buf = jax.tree_util.tree_map(
+            lambda b, v: jnp.where(late.reshape((-1,) + (1,) * v.ndim), v[None], b), buf, carry[0])
+        return finish(carry, gtol), values, gnorms, buf
 
     return trace
 
@@ -231,31 +248,59 @@ def run_once(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter):
-    return jax.jit(_make_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter))
+def _compiled_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter, keep):
+    return jax.jit(_make_trace(f, method, memory, learning_rate, momentum, stall_iters, num_iter, keep))
 
 
-def trace_run(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(), *, num_iter: Optional[int] = None):
+class TraceResult(NamedTuple):
+    """What :func:`trace_run` returns: the final ``params``, ``objective``, ``grad_norm``, ``iterations`` and
+    ``status`` (as :func:`run_once`), ``values[k]`` / ``grad_norms[k]`` of iterate k (k = 0: the start), and
+    ``kept``: ``[(iteration, params), ...]`` for the requested iteration counts."""
+
+    params: dict
+    objective: float
+    grad_norm: float
+    iterations: int
+    status: str
+    values: np.ndarray
+    grad_norms: np.ndarray
+    kept: list
+
+
+def trace_run(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(), *, num_iter: Optional[int] = None,
+              keep: Sequence[int] = ()) -> TraceResult:
     """One run of :func:`run_once` that also records the objective and the gradient norm after every
-    iteration: the same iterates (the same loop body, unrolled as a ``lax.scan`` of ``num_iter`` steps,
-    default ``options.max_iter``, with the state frozen once the run stops).
+    iteration, and the iterates at the iteration counts ``keep``: the same iterates as :func:`run_once`
+    (the same loop body, unrolled as a ``lax.scan`` of ``num_iter`` steps, default ``options.max_iter``, with
+    the state frozen once the run stops).
 
-    Returns ``(params, objective, grad_norm, iterations, status, values, grad_norms)`` where ``values[k]``
-    and ``grad_norms[k]`` are those of iterate k (k = 0 is the start; length ``num_iter + 1``). Memory is
-    O(num_iter) scalars; use it for convergence plots and time-to-accuracy benchmarks."""
+    ``values`` and ``grad_norms`` have length ``num_iter + 1``; a count in ``keep`` past the stop gets the
+    final iterate (and the stop's iteration count). Memory: O(num_iter) scalars plus one parameter pytree
+    per kept iterate. Use it for convergence plots (``ufm.plot.geometry.solve_path``) and time-to-accuracy
+    benchmarks (``bench/bench_accuracy.py``)."""
     num_iter = int(options.max_iter if num_iter is None else num_iter)
     if num_iter < 1:
         raise ProblemError("num_iter", f"must be an integer >= 1, got {num_iter!r}")
+    try:
+        keep = tuple(sorted({int(k) for k in keep}))
+    except (TypeError, ValueError):
+        raise ProblemError("keep", f"must be a list of iteration counts >= 0, got {keep!r}") from None
+    if keep and keep[0] < 0:
+        raise ProblemError("keep", f"must be a list of iteration counts >= 0, got {list(keep)}")
     _check_precision(options)
     dtype = jnp.float64 if options.precision == "float64" else jnp.float32
     runner = _compiled_trace(_ufm_objective(problem.loss, problem.bias), options.method, options.memory,
-                             float(options.learning_rate), float(options.momentum), options.stall_iters, num_iter)
+                             float(options.learning_rate), float(options.momentum), options.stall_iters, num_iter,
+                             keep)
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
     data = obj.problem_data(problem, dtype)
-    (x, fx, gn, it, code), values, gnorms = runner(x0, data, jnp.asarray(min(options.max_iter, num_iter)),
-                                                   jnp.asarray(options.gtol, dtype))
+    (x, fx, gn, it, code), values, gnorms, buf = runner(x0, data, jnp.asarray(min(options.max_iter, num_iter)),
+                                                        jnp.asarray(options.gtol, dtype))
     x = jax.tree_util.tree_map(np.asarray, x)
-    return x, float(fx), float(gn), int(it), STATUSES[int(code)], np.asarray(values), np.asarray(gnorms)
+    it = int(it)
+    kept = [(min(k, it), jax.tree_util.tree_map(lambda b: np.asarray(b[j]), buf)) for j, k in enumerate(keep)]
+    return TraceResult(x, float(fx), float(gn), it, STATUSES[int(code)], np.asarray(values), np.asarray(gnorms),
+                       kept)
 
 
 def _check_init(problem: Problem, start) -> None:

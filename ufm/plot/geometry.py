@@ -277,14 +277,10 @@ def gram_heatmaps(solution, predicted=None, *, centred: bool = True, mean: str =
 def solve_path(problem, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS, *, init=None, **options) -> list:
     """Iterates of one solve at the given iteration counts, for :func:`metrics_along_path`.
 
-    ``ufm.solve.solve`` returns only its final point, so the path is built from repeated calls: from the
-    start (``init``, a parameter pytree, or the random start of ``solve(problem, seed=seed)`` with one
-    restart), run ``checkpoints[0]`` iterations, then continue from that point up to ``checkpoints[1]``, and
-    so on. The L-BFGS memory (and a first-order
-    method's momentum) restarts at every checkpoint, so the path is close to, but not exactly, the path of one
-    uninterrupted solve; the final point is a genuine critical point all the same (the stopping rule is the
-    usual gradient norm). The path ends at the first checkpoint whose segment converges
-    (``||grad|| <= gtol``), with the true cumulative iteration count.
+    One run of ``ufm.solve.trace_run`` (the very loop of ``ufm.solve``, unrolled, keeping the iterates at
+    ``checkpoints``): the exact path of one uninterrupted solve from the start (``init``, a parameter pytree,
+    or the random start of ``solve(problem, seed=seed)`` with one restart). The path ends at the first
+    checkpoint at or past the stop (``||grad|| <= gtol``), with the stop's iteration count.
 
     Args:
       problem: a :class:`ufm.Problem`.
@@ -294,23 +290,25 @@ def solve_path(problem, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS, *, ini
         ``restarts``, ``max_iter`` and ``search`` are set here.
 
     Returns:
-      ``[(0, start), (it_1, Solution), ...]``: the cumulative iteration count and the iterate as a
-      :class:`ufm.solution.Solution` (the start included, with its objective and gradient norm).
+      ``[(0, start), (it_1, Solution), ...]``: the iteration count and the iterate as a
+      :class:`ufm.solution.Solution` (objective and gradient norm of that iterate; status ``converged`` at
+      the stop, else ``max_iter``).
     """
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
 
     from ufm import objective as obj
     from ufm.problem import Problem
     from ufm.solution import Solution
-    from ufm.solve import SolverOptions, _check_init, solve
+    from ufm.solve import SolverOptions, _check_init, trace_run
 
     if not isinstance(problem, Problem):
         raise ProblemError("problem", f"must be a ufm.Problem, got {type(problem).__name__}")
     for key in ("restarts", "max_iter", "search"):
         if key in options:
-            raise ProblemError(key, "is set by solve_path (one run, segments of checkpoint length); "
-                                    "leave it out")
+            raise ProblemError(key, "is set by solve_path (one run up to the last checkpoint); leave it out")
     try:
         cps = [int(c) for c in checkpoints]
     except (TypeError, ValueError):
@@ -321,35 +319,28 @@ def solve_path(problem, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS, *, ini
         raise ProblemError("checkpoints", f"must be a non-empty list of strictly increasing positive integers, "
                                           f"got {list(checkpoints)!r}")
     opts = SolverOptions(**options)  # validates the fields (ProblemError naming a bad one)
+    opts = dataclasses.replace(opts, max_iter=cps[-1])
+    dtype = jnp.float64 if opts.precision == "float64" else jnp.float32
     if opts.precision == "float64":
         from ufm._precision import require_x64
 
         require_x64("ufm.plot.geometry.solve_path")
-    dtype = jnp.float64 if opts.precision == "float64" else jnp.float32
     if init is None:  # the start of solve(problem, seed=seed, restarts=1)
         key = jax.random.split(jax.random.PRNGKey(opts.seed), 1)[0]
         x = obj.init_params(problem, key, opts.init_scale, dtype)
     else:
         _check_init(problem, init)
         x = init
-    f = obj.make_objective(problem.loss, problem.bias)
-    data = obj.problem_data(problem, dtype)
-    x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x)
-    f0, g0 = jax.value_and_grad(f)(x, data)
-    g0n = float(np.sqrt(sum(float(np.sum(np.asarray(g) ** 2)) for g in jax.tree_util.tree_leaves(g0))))
-    start = Solution.from_runs(problem, [(jax.tree_util.tree_map(np.asarray, x), float(f0), g0n, 0, "max_iter")],
-                               method=f"{opts.method} (start)", seed=opts.seed)
-    out = [(0, start)]
-    done = 0
-    previous = 0
-    for cp in cps:
-        sol = solve(problem, opts, init=x, max_iter=cp - previous, restarts=1, search="never")
-        done += int(sol.iterations)
-        previous = cp
-        out.append((done, sol))
-        if sol.status == "converged":
-            break
-        x = sol.params()
+    res = trace_run(problem, x, opts, num_iter=cps[-1], keep=[0] + cps)
+    out, seen = [], set()
+    for k, params in res.kept:
+        if k in seen:  # checkpoints past the stop all hold the final iterate
+            continue
+        seen.add(k)
+        gn = float(res.grad_norms[k])
+        status = "converged" if (k == res.iterations and res.status == "converged") else "max_iter"
+        out.append((k, Solution.from_runs(problem, [(params, float(res.values[k]), gn, k, status)],
+                                          method=opts.method if k else f"{opts.method} (start)", seed=opts.seed)))
     return out
 
 
