@@ -1,6 +1,6 @@
 """Sweep throughput: the engine's batching (ufm.sweep.batch.solve_batch) vs a plain loop of ufm.solve calls,
 and vs a loop of the baselines users write today (scipy L-BFGS-B with the analytic gradient, torch LBFGS with
-strong Wolfe, both float64, bench/baselines.py; each run until it can make no more progress), same problems
+strong Wolfe, both float64, bench/baselines.py; each stopped at max-abs gradient <= 1e-10), same problems
 and starts, measured side by side in one run. Medians over repeats, problems per second; the last column is
 the largest relative objective difference of the baselines' answers to ufm's (equal accuracy check).
 

@@ -111,9 +111,10 @@ def _make_loop(f, method: str, memory: int, learning_rate: float, momentum: floa
     The carry is ``(x, optimizer_state, f, gnorm, iteration, stall_count, bad)``."""
 
     if method == "lbfgs":
-        opt = optax.lbfgs(memory_size=memory,
-                          linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=40,
-                                                                           initial_guess_strategy="one"))
+        # strong-Wolfe zoom line search starting from the unit step at every iteration, as optax recommends
+        # for quasi-Newton directions ("keep" would carry a short step over to the next iteration)
+        linesearch = optax.scale_by_zoom_linesearch(max_linesearch_steps=40, initial_guess_strategy="one")
+        opt = optax.lbfgs(memory_size=memory, linesearch=linesearch)
     elif method == "gd":
         opt = optax.sgd(learning_rate, momentum=momentum)
     else:
