@@ -78,7 +78,8 @@ def test_torch_objective_equals_ufm(name):
 
 def test_baselines_reach_the_closed_form_on_a_tiny_problem():
     """Every baseline converges where it should: the float64 quasi-Newton methods to 1e-10 of Zhu et al.'s
-    closed form, the float32 SGD recipe to 1e-5 within its 30,000 steps, cvxpy (Clarabel) to 1e-6."""
+    closed form, the float32 SGD recipe to 1e-5 within its 30,000 steps (its float64-evaluated iterates never
+    below the optimum by more than rounding), cvxpy (Clarabel) to 1e-6."""
     pytest.importorskip("torch")
     ufm.enable_x64()
     problem = cases.problem("tiny-bal-ce")
@@ -90,7 +91,8 @@ def test_baselines_reach_the_closed_form_on_a_tiny_problem():
         assert (tr.best() - f_star) / f_star < 1e-10, tr.method
         assert tr.time_to(1e-8, f_star) < np.inf
     sgd = B.torch_sgd_recipe(problem, start, budget=60)
-    assert sgd.time_to(1e-5, f_star) < np.inf and sgd.time_to(1e-13, f_star) == np.inf
+    assert sgd.time_to(1e-5, f_star) < np.inf
+    assert (sgd.best() - f_star) / f_star > -1e-14
     if pytest.importorskip("cvxpy"):
         cv = B.cvxpy_convex(problem, tol=1e-9)
         assert cv.info == "optimal" and abs(cv.best() - f_star) / f_star < 1e-6
