@@ -207,6 +207,17 @@ def _torch_objective(torch, params: dict, a: Arrays, Tt, classifier):
     return data_term
 
 
+def torch_full_objective(torch, params: dict, a: Arrays, Tt, classifier):
+    """The whole canonical objective in torch: the data term plus every weight-decay term (what a user puts in
+    torch LBFGS's closure, which has no weight_decay)."""
+    value = _torch_objective(torch, params, a, Tt, classifier) + 0.5 * a.lambda_H * (params["H"] ** 2).sum()
+    for W, lam in zip(params["W"], a.lambda_W):
+        value = value + 0.5 * float(lam) * (W ** 2).sum()
+    if "b" in params and a.bias == "regularized":
+        value = value + 0.5 * a.lambda_b * (params["b"] ** 2).sum()
+    return value
+
+
 def _torch_setup(problem: Problem, start: dict, dtype_name: str):
     import torch
 
@@ -237,7 +248,6 @@ def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter
     ``gtol``, an objective change < ``ftol`` (``tolerance_grad``/``tolerance_change``; 0: run until no
     progress), ``max_iter`` or the time budget."""
     torch, a, params, Tt, classifier = _torch_setup(problem, start, "float64")
-    torch.set_num_threads(torch.get_num_threads())
     flat = list(params["W"]) + [params["H"]] + ([params["b"]] if "b" in params else [])
     opt = torch.optim.LBFGS(flat, lr=1.0, max_iter=max_iter, max_eval=10 * max_iter, tolerance_grad=gtol,
                             tolerance_change=ftol, history_size=memory, line_search_fn="strong_wolfe")
@@ -246,12 +256,7 @@ def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter
 
     def closure():
         opt.zero_grad()
-        value = _torch_objective(torch, params, a, Tt, classifier)
-        value = value + 0.5 * a.lambda_H * (params["H"] ** 2).sum()
-        for W, lam in zip(params["W"], a.lambda_W):
-            value = value + 0.5 * float(lam) * (W ** 2).sum()
-        if "b" in params and a.bias == "regularized":
-            value = value + 0.5 * a.lambda_b * (params["b"] ** 2).sum()
+        value = torch_full_objective(torch, params, a, Tt, classifier)
         value.backward()
         times.append(time.perf_counter() - t0)
         values.append(float(value.detach()))
@@ -284,12 +289,12 @@ def torch_sgd_recipe(problem: Problem, start: dict, *, steps: int = 30_000, lr: 
     times, values = [], []
     clock, step = 0.0, 0
 
-    def log(k):
+    def log():
         p = _torch_to_numpy(params)
         times.append(clock)
         values.append(numpy_value_and_grad(p, a)[0])
 
-    log(0)
+    log()
     info = f"{steps} steps"
     for step in range(1, steps + 1):
         t = time.perf_counter()
@@ -299,12 +304,12 @@ def torch_sgd_recipe(problem: Problem, start: dict, *, steps: int = 30_000, lr: 
         opt.step()
         clock += time.perf_counter() - t
         if step in logged or step % log_every == 0 or step == steps:
-            log(step)
+            log()
             if not np.isfinite(values[-1]):
                 info = f"diverged at step {step}"
                 break
         if clock > budget:
-            log(step)
+            log()
             info = f"time budget {budget:g} s after {step} steps"
             break
     return Trace(f"torch SGD recipe ({dtype}, lr {lr:g}, momentum {momentum:g})", np.asarray(times),

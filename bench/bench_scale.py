@@ -34,14 +34,13 @@ import numpy as np  # noqa: E402
 SIZES = {"small": (10, 32, 100), "medium": (100, 128, 50), "large": (1000, 512, 10), "xlarge": (1000, 512, 50)}
 
 
-def _median_time(fn, repeats=5, min_total=1.0):
+def _median_time(fn, repeats=5):
+    """Median wall time of ``fn()`` after one warm-up call (bench_accuracy.repeat_timed: at least ``repeats``
+    calls and 1 s in total, at most 50)."""
+    from bench_accuracy import repeat_timed
+
     fn()  # warm
-    walls = []
-    while len(walls) < repeats or (sum(walls) < min_total and len(walls) < 50):
-        t = time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - t)
-    return statistics.median(walls)
+    return statistics.median(repeat_timed(fn, repeats, float("inf"), max_count=50)[1])
 
 
 def roofline(sizes, iters=20):
@@ -84,9 +83,7 @@ def roofline(sizes, iters=20):
         def torch_eval():
             for q in list(tp["W"]) + [tp["H"]]:
                 q.grad = None
-            v = B._torch_objective(torch_, tp, a_, Tt, cl) + 0.5 * a_.lambda_H * (tp["H"] ** 2).sum() \
-                + 0.5 * float(a_.lambda_W[0]) * (tp["W"][0] ** 2).sum()
-            v.backward()
+            B.torch_full_objective(torch_, tp, a_, Tt, cl).backward()
 
         t_torch = _median_time(torch_eval, repeats=3)
         flops = 6.0 * K * d * N
