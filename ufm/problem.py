@@ -27,15 +27,9 @@ from typing import Any, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
+from ufm.errors import ProblemError
+
 BIAS_MODES = ("none", "regularized", "free")
-
-
-class ProblemError(ValueError):
-    """A problem field has a bad value. The message names the field and what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"invalid {field}: {message}")
 
 
 class SampleDesign(Protocol):
