@@ -359,7 +359,7 @@ def cvxpy_convex(problem: Problem, *, tol: float = 1e-8, solver: str = "CLARABEL
         return Trace(f"cvxpy {solver} tol {tol:g}", np.asarray([elapsed]), np.asarray([np.inf]), None, status)
     Zv = Y.value / np.sqrt(n)[None, :]
     bv = np.zeros(K) if b is None else np.asarray(b.value)
-    from ufm.certify import schatten_value
+    from ufm.reduced import schatten_value
 
     value = float(schatten_value(problem, Zv, bv if problem.bias != "none" else None))
     return Trace(f"cvxpy {solver} tol {tol:g}", np.asarray([elapsed]), np.asarray([value]), None, status)

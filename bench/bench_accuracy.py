@@ -8,12 +8,12 @@ reference optimum f* (a closed form, the certified convex value, or the best any
 time at which it first drops below 1e-4, 1e-8 and 1e-12 (inf: never within the budget). Medians over
 ``--repeats`` (a run longer than ``--repeat-below`` seconds is not repeated; the count is recorded).
 
-How ufm is timed: ``ufm.solve.trace_run`` records the objective after every iteration of the very loop of
-``ufm.solve`` (same iterates); the iteration k at which the gap first drops below a target is read off it,
-and the time to that target is the wall time of ``ufm.solve.run_once`` stopped at iteration k (max_iter = k,
+How ufm is timed: ``ufm.solver.trace_run`` records the objective after every iteration of the very loop of
+``ufm.solver`` (same iterates); the iteration k at which the gap first drops below a target is read off it,
+and the time to that target is the wall time of ``ufm.solver.run_once`` stopped at iteration k (max_iter = k,
 gtol = 0), compiled once beforehand (the compile time is reported separately: shapes are static, so one
 compilation serves every lambda and every later run of the same size). ``ufm`` also reports the time of the
-default run (gtol = 1e-10) and, for deep models, of ``ufm.solve.solve`` with restarts and the reduced
+default run (gtol = 1e-10) and, for deep models, of ``ufm.solver.solve`` with restarts and the reduced
 global search (the answer a user gets from one call).
 
 Baselines: ``bench/baselines.py``. torch runs with flush-to-zero on (``torch.set_flush_denormal(True)``):
@@ -74,7 +74,7 @@ def _thin(times, values, keep=300):
 def run_ufm(problem, start, budget, repeats, repeat_below):
     """ufm's L-BFGS from the common start: trace, then timed runs stopped at each target's iteration. The
     iteration cap is set so that the run fits the time budget (measured per-iteration time of a short run)."""
-    from ufm.solve import SolverOptions, run_once, trace_run
+    from ufm.solver import SolverOptions, run_once, trace_run
 
     t0 = time.perf_counter()
     run_once(problem, start, SolverOptions(max_iter=10, gtol=0.0))  # compiles (max_iter is traced)
@@ -117,7 +117,7 @@ def repeat_timed(fn, repeats, repeat_below, min_total=1.0, max_count=30):
 
 
 def _time_run_once(problem, start, k, repeats, repeat_below):
-    from ufm.solve import SolverOptions, run_once
+    from ufm.solver import SolverOptions, run_once
 
     options = SolverOptions(max_iter=max(int(k), 1), gtol=0.0)
     if k == 0:
@@ -128,8 +128,8 @@ def _time_run_once(problem, start, k, repeats, repeat_below):
 
 
 def run_ufm_solve(problem, seed=0):
-    """The one-call answer for a deep model: ufm.solve with 4 restarts + the reduced global search."""
-    from ufm.solve import solve
+    """The one-call answer for a deep model: ufm.solver with 4 restarts + the reduced global search."""
+    from ufm.solver import solve
 
     solve(problem, restarts=4, seed=seed, max_iter=5)  # compile
     t = time.perf_counter()
@@ -208,7 +208,7 @@ def run_case(name, problem, methods, budget, repeats, repeat_below, log, sgd_ste
             res["trace"] = _thin(tr["times"], np.maximum(g, 1e-17))
             res["trace_note"] = "times = iteration x (wall of the default run / its iterations)"
         elif m == "ufm_solve":
-            res = {"wall": tr[0], "best_gap": float(gap(tr[1])), "label": f"ufm.solve ({tr[2]}, 4 restarts)"}
+            res = {"wall": tr[0], "best_gap": float(gap(tr[1])), "label": f"ufm.solver ({tr[2]}, 4 restarts)"}
         elif m == "cvxpy":
             res["runs"] = {str(tol): {"time": t_, "gap": float(gap(v)), "status": s} for tol, (t_, v, s) in tr.items()}
             res["time_to"] = {str(target): min([t_ for (t_, v, _) in tr.values() if gap(v) <= target],

@@ -11,7 +11,7 @@ roofline: for a one-layer CE UFM of each size, side by side in one process:
   - the same evaluation in numpy (what scipy L-BFGS-B calls) and in torch float64 (what torch LBFGS calls).
   Reported: medians, ratios to the floor.
 ladder: balanced CE UFMs of growing size (K classes, d = K, n per class, K sqrt(n) lambda = 1/2), each solved in a fresh process
-  (``ufm.solve`` default L-BFGS, gtol 1e-10) under a wall-clock limit that includes start-up and
+  (``ufm.solver`` default L-BFGS, gtol 1e-10) under a wall-clock limit that includes start-up and
   compilation; "solved" means the relative gap to the closed form of Zhu et al. 2021 is <= 1e-8. Peak
   resident memory of the process is recorded (ru_maxrss).
 """
@@ -51,7 +51,7 @@ def roofline(sizes, iters=20):
     import cases
     import ufm
     from ufm import objective as obj
-    from ufm.solve import SolverOptions, run_once
+    from ufm.solver import SolverOptions, run_once
 
     out = []
     for name in sizes:
@@ -102,7 +102,7 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 import ufm
 ufm.enable_x64()
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import PREDICTIONS
 K, n = int(sys.argv[1]), int(sys.argv[2])
 lam = 0.5 / (K * n ** 0.5)  # halfway to the threshold above which the optimum is W = H = 0

@@ -1,4 +1,4 @@
-"""Sweep throughput: the engine's batching (ufm.sweep.batch.solve_batch) vs a plain loop of ufm.solve calls,
+"""Sweep throughput: the engine's batching (ufm.sweep.batch.solve_batch) vs a plain loop of ufm.solver calls,
 and vs a loop of the baselines users write today (scipy L-BFGS-B with the analytic gradient, torch LBFGS with
 strong Wolfe, both float64, bench/baselines.py; each stopped at max-abs gradient <= 1e-10), same problems
 and starts, measured side by side in one run. Medians over repeats, problems per second; the last column is
@@ -42,7 +42,7 @@ import ufm  # noqa: E402
 
 ufm.enable_x64()
 from ufm import objective as obj  # noqa: E402
-from ufm.solve import SolverOptions, run_once, solve  # noqa: E402
+from ufm.solver import SolverOptions, run_once, solve  # noqa: E402
 from ufm.sweep.batch import solve_batch  # noqa: E402
 
 CASES = {"mse K=4 d=4 n=5 M=2": dict(loss="mse", depth=2), "ce K=4 d=4 n=5 M=1": dict(loss="ce", depth=1)}
@@ -60,7 +60,7 @@ def timed(fn):
 
 print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
       f"backend {jax.default_backend()}, {len(jax.devices())} devices; batch {args.batch}, median of {args.repeats}")
-print("| problem | loop of scipy L-BFGS-B | loop of torch LBFGS | plain loop of ufm.solve | loop of jitted run_once "
+print("| problem | loop of scipy L-BFGS-B | loop of torch LBFGS | plain loop of ufm.solver | loop of jitted run_once "
       "| batch: map, 1 device | batch: vmap, 1 device | batch: map, all devices | speed-up vs plain loop "
       "| vs scipy loop | baselines' max rel. objective diff. where all agree |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -39,7 +39,7 @@ QUICK_START = [
 # 1. Quick start: the balanced cross-entropy UFM reaches its closed form
 
 **Claim.** For the balanced cross-entropy UFM with K = 4 classes of n = 10 samples, d = 8,
-lambda_W = lambda_H = 5e-3 (so K c = K sqrt(n lambda_W lambda_H) = 0.063 < 1), `ufm.solve` (float64 L-BFGS from
+lambda_W = lambda_H = 5e-3 (so K c = K sqrt(n lambda_W lambda_H) = 0.063 < 1), `ufm.solver` (float64 L-BFGS from
 random starts) reaches the global optimum of Zhu et al. (2021): the objective equals the closed form f* to
 **1e-8 relative**, the classifier Gram W W^T has the simplex-ETF shape I - J/K (normalised distance
 **<= 1e-6**), and the features have collapsed onto their class means (**NC1 <= 1e-12**).
@@ -52,7 +52,7 @@ import numpy as np
 
 from ufm.metrics import etf_gram
 from ufm.plot import geometry as geo
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import PREDICTIONS, zhu2021
 """),
     md("""
@@ -165,7 +165,7 @@ import numpy as np
 from ufm import convex
 from ufm.metrics import etf_gram, gram_distance
 from ufm.plot import geometry as geo
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import convex_oracle, dang2023
 """),
     md("""
@@ -310,7 +310,7 @@ for lam in ce_lams:
     bound = convex.solve_convex(p, Z0=Z).lower_bound                 # certificate at the solver's point
     oracle = convex.solve_convex(p)                                    # the oracle, from zero
     W_oracle = np.asarray(convex.lift(p, oracle.Z, oracle.b)["W"][0])
-    ce["solver"].append(describe(Z, sol.product()))
+    ce["solver"].append(describe(Z, sol.product))
     ce["oracle"].append(describe(oracle.Z, W_oracle))
     ce["gap"].append((sol.objective - bound) / abs(sol.objective))
     ce["value_err"].append(abs(sol.objective - oracle.value) / abs(oracle.value))
@@ -374,7 +374,7 @@ DEEP_CE = [
 lambda = 1e-3 (the case `ufm check` refutes Dang et al.'s "simplex ETF for every depth" with):
 at least **half** of 8 random restarts (init scale 1) stop at the best simplex-ETF value (to 1e-6 relative),
 and that ETF point is a **strict local minimum** (smallest Hessian eigenvalue modulo symmetries > 0), i.e. a trap;
-`ufm.certify.certify` (reduced-problem global search) finds a point **lower by more than 1e-3 relative**, of
+`ufm.certificates.certify` (reduced-problem global search) finds a point **lower by more than 1e-3 relative**, of
 **rank 2** (classes paired, Garrod & Keating 2024), which the master reduction confirms (R(W Hbar) equals the
 objective to 1e-8).
 
@@ -385,9 +385,9 @@ The last cell asserts this. Runtime: about 15 s on 2 CPU cores.
 import numpy as np
 
 from proofs_check.core import predicted_point
-from ufm.certify import certify, schatten_value, second_order
+from ufm.certificates import certify, schatten_value, second_order
 from ufm.plot import geometry as geo
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import dang2023
 """),
     code("""
@@ -424,7 +424,7 @@ hessian
     md("""
 ## The certificate's global search
 
-`certify` runs the reduced-problem global search of `ufm.certify` (the master reduction over K x K class-mean
+`certify` runs the reduced-problem global search of `ufm.certificates` (the master reduction over K x K class-mean
 logits from random, low-rank, ETF and paired starts, lifted and polished) and replaces the point when it finds
 a lower one.
 """),
@@ -496,7 +496,7 @@ from ufm.calibration import confidence, mixup_calibration, plain_ce_confidence
 from ufm.mixup import mixed_columns
 from ufm.plot import geometry as geo
 from ufm.plot.mixup import classifier_plane
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import mixup as mixup_theory
 """),
     code("""

@@ -14,7 +14,7 @@ else holds):
   lies above the predicted value;
 - ``inconclusive``: the solver did not converge, or the evidence is weaker than the tolerance.
 
-Refutations come from search (random restarts, the reduced-problem global search of ``ufm.certify`` with
+Refutations come from search (random restarts, the reduced-problem global search of ``ufm.certificates`` with
 structured low-rank starts, and a start at the predicted point), never from a number written into a check.
 """
 
@@ -157,10 +157,10 @@ def search_best(problem, *, restarts: int = 4, seed: int = 0, starts=(), search:
     """The lowest-objective solution the project can find: ``restarts`` random starts, the reduced-problem
     global search (when applicable and ``search``), and each of ``starts`` (parameter pytrees, e.g. the
     predicted point) polished. Returns (best Solution, list of every candidate Solution)."""
-    from ufm.certify import search_applicable
-    from ufm.solve import solve
+    from ufm.reduced import applicable
+    from ufm.solver import solve
 
-    mode = "always" if search and search_applicable(problem)[0] else "never"
+    mode = "always" if search and applicable(problem)[0] else "never"
     cands = [solve(problem, restarts=restarts, seed=seed, search=mode)]
     for x0 in starts:
         cands.append(solve(problem, init=x0, search="never"))
@@ -172,21 +172,21 @@ def search_best(problem, *, restarts: int = 4, seed: int = 0, starts=(), search:
 def predicted_point(problem, pred: dict):
     """A UFM point realising predicted class-mean logits (balanced factorisation, features at class means),
     or None when it cannot be built (fixed classifier, rank above d, no logits predicted)."""
-    from ufm.certify import factor_logits, lift_reduced, search_applicable
+    from ufm.reduced import applicable, lift_logits
 
-    if "logits" not in pred or not search_applicable(problem)[0]:
+    if "logits" not in pred or not applicable(problem)[0]:
         return None
     Z = np.asarray(pred["logits"], float)
     rank = np.linalg.matrix_rank(Z) if np.any(Z) else 0
     if rank > min(problem.d, problem.K):
         return None
     b = pred.get("bias") if problem.bias != "none" else None
-    return lift_reduced(problem, factor_logits(problem, Z, b))
+    return lift_logits(problem, Z, b)
 
 
 def geometry(solution) -> dict:
     """What a counterexample shows: W Hbar, its singular values and rank, the bias, the classifier Gram."""
-    Z = solution.product() @ solution.class_means()
+    Z = solution.mean_logits
     s = np.linalg.svd(Z, compute_uv=False)
     rank = int(np.sum(s > 1e-6 * max(s[0], 1e-300))) if s.size and s[0] > 0 else 0
     W = solution.classifier
@@ -260,7 +260,7 @@ def _certified_lower_bound(problem, solution) -> Optional[float]:
     if (problem.depth != 1 or problem.loss not in convex.SUPPORTED_LOSSES or problem.classifier_fixed
             or problem.samples is not None):
         return None
-    Z = solution.product() @ solution.class_means()
+    Z = solution.mean_logits
     return convex.solve_convex(problem, Z0=Z, b0=solution.bias).lower_bound
 
 

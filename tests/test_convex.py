@@ -7,7 +7,7 @@ import pytest
 import ufm
 from ufm import objective as obj
 from ufm.convex import certificate, lift, solve_convex
-from ufm.solve import solve
+from ufm.solver import solve
 
 CASES = [
     ((5, 5, 5, 5), "ce", "none", {}),
@@ -30,7 +30,7 @@ def test_convex_matches_ufm_and_gap_closes(counts, loss, bias, kw):
     assert abs(sol.objective - res.value) <= 1e-8 * res.value
     assert res.lower_bound <= sol.objective + 1e-14
     # W Hbar of the UFM solution is the convex optimiser (unique: strictly convex in Z for these cases)
-    Z = sol.product() @ sol.class_means()
+    Z = sol.mean_logits
     assert np.max(np.abs(Z - res.Z)) <= 1e-5 * np.max(np.abs(res.Z))
     # the lift attains the convex value in the full UFM
     params = lift(p, res.Z, res.b)

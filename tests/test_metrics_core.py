@@ -108,7 +108,7 @@ def test_procrustes_distance():
 
 
 def test_solution_metrics_of_a_deep_solve():
-    from ufm.solve import solve
+    from ufm.solver import solve
 
     p = ufm.Problem.balanced(3, 4, 4, loss="mse", depth=2, lambda_W=2e-3, lambda_H=2e-3)
     m = solve(p, restarts=2, init_scale=0.5).metrics()

@@ -9,7 +9,7 @@ import pytest
 import ufm
 from ufm.calibration import expected_calibration_error, mixup_calibration, plain_ce_confidence
 from ufm.mixup import MixupDesign, mixed_columns
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import mixup as theory
 
 

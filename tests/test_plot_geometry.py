@@ -86,7 +86,7 @@ def test_projection_3d_draws_the_numpy_projection():
 
 def test_projection_of_the_etf_optimum_is_self_dual():
     """At the balanced CE optimum the class means and the classifier rows coincide after scaling (NC3)."""
-    from ufm.solve import solve
+    from ufm.solver import solve
 
     sol = solve(ufm.Problem.balanced(3, 3, 4, lambda_W=5e-3, lambda_H=5e-3), restarts=1)
     c = geo.projection_coordinates(sol, dim=2)
@@ -148,7 +148,7 @@ def test_solve_path_from_a_given_start():
     np.testing.assert_allclose(path[0][1].features, np.asarray(x0["H"]))
     assert [i for i, _ in path] == [0, 3, 6]
     # the exact path of one uninterrupted solve: iterate 6 is run_once stopped after 6 iterations, bit for bit
-    from ufm.solve import SolverOptions, run_once
+    from ufm.solver import SolverOptions, run_once
 
     six = run_once(p, x0, SolverOptions(max_iter=6, gtol=0.0))
     np.testing.assert_array_equal(path[2][1].features, six[0]["H"])

@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 import ufm
-from ufm.solve import SolverOptions, solve
+from ufm.solver import SolverOptions, solve
 
 OBJ_RTOL = 1e-8
 STRUCT_RTOL = 1e-6
@@ -23,7 +23,7 @@ def rel(a, b):
 
 def class_logits(sol):
     """W Hbar (K x K): logits of the class means (bias excluded)."""
-    return sol.product() @ sol.class_means()
+    return sol.mean_logits
 
 
 # ----------------------------------------------------------------------------- balanced CE, M = 1
@@ -51,9 +51,9 @@ def test_balanced_ce_closed_form(K, n, d, lw, lh, bias):
     assert abs(sol.objective - f) <= OBJ_RTOL * abs(f)
     W = sol.classifier
     assert rel(W @ W.T, w2 * K / (K - 1) * (np.eye(K) - 1 / K)) <= STRUCT_RTOL
-    assert rel(sol.class_means(), np.sqrt(lw / (n * lh)) * W.T) <= STRUCT_RTOL
+    assert rel(sol.class_means, np.sqrt(lw / (n * lh)) * W.T) <= STRUCT_RTOL
     # NC1: every feature equals its class mean
-    assert rel(sol.features, sol.class_means()[:, p.labels()]) <= STRUCT_RTOL
+    assert rel(sol.features, sol.class_means[:, p.labels()]) <= STRUCT_RTOL
     if bias == "regularized":
         assert np.max(np.abs(sol.bias)) <= 1e-8
 
@@ -65,7 +65,7 @@ def test_balanced_ce_above_threshold_is_zero():
     p = ufm.Problem.balanced(K, n, 6, lambda_W=lw, lambda_H=lh)
     sol = solve(p, restarts=2)
     assert abs(sol.objective - np.log(K)) <= OBJ_RTOL * np.log(K)
-    assert np.max(np.abs(sol.product())) <= 1e-5
+    assert np.max(np.abs(sol.product)) <= 1e-5
 
 
 # ----------------------------------------------------------------------------- MSE, M = 1
@@ -156,7 +156,7 @@ def test_fixed_etf_classifier_ce_against_scalar_problem():
 
     ref = minimize_scalar(f, bounds=(0, 100), method="bounded", options={"xatol": 1e-14})
     assert abs(sol.objective - ref.fun) <= 1e-10
-    assert rel(sol.class_means(), ref.x * sol.classifier.T) <= 1e-6
+    assert rel(sol.class_means, ref.x * sol.classifier.T) <= 1e-6
     np.testing.assert_array_equal(sol.classifier, ufm.geometry.simplex_etf(K, d))
 
 
@@ -238,7 +238,7 @@ def test_trace_run_records_the_same_iterates_as_run_once():
     import jax
 
     from ufm import objective as obj
-    from ufm.solve import SolverOptions, run_once, trace_run
+    from ufm.solver import SolverOptions, run_once, trace_run
 
     problem = ufm.Problem.balanced(4, 10, 6, loss="ce")
     x0 = obj.init_params(problem, jax.random.PRNGKey(0))

@@ -81,7 +81,7 @@ def test_sweep_rows_resume_and_invalid_points(tmp_path):
 
 def test_batched_equals_single_solves():
     from ufm import objective as obj
-    from ufm.solve import SolverOptions, run_once
+    from ufm.solver import SolverOptions, run_once
     from ufm.sweep.batch import solve_batch
 
     import jax

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ufm
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import PREDICTIONS, applicable, dang2023, garrod2024, master, zhu2021
 
 
@@ -62,7 +62,7 @@ def test_zhu_prediction_zero_regime():
 def test_etf_family_value_is_the_etf_point():
     p = ufm.Problem.balanced(4, 2, 4, depth=3, lambda_W=1e-3, lambda_H=1e-3)
     value, a = dang2023.etf_family_value(p)
-    from ufm.certify import schatten_value
+    from ufm.reduced import schatten_value
 
     assert schatten_value(p, a * (np.eye(4) - 0.25)) == pytest.approx(value, rel=1e-12)
     assert garrod2024.hypotheses(p)[0] and not garrod2024.hypotheses(p.replace(depth=2))[0]

@@ -55,7 +55,7 @@ def mixup_calibration(solution) -> dict:
     from ufm.mixup import mixed_columns
 
     problem = solution.problem
-    Z = solution.logits()
+    Z = solution.logits
     T = problem.targets()
     cols, mixed = mixed_columns(problem)
     conf = confidence(Z[:, cols])
@@ -78,7 +78,7 @@ def mixup_calibration(solution) -> dict:
 
 def plain_ce_confidence(solution) -> dict:
     """Confidence of a plain-CE UFM solution's samples (the comparison point of the mixup analysis)."""
-    Z = solution.logits()
+    Z = solution.logits
     T = solution.problem.targets()
     conf = confidence(Z)
     return {"mean_confidence": float(conf.mean()), "ece": expected_calibration_error(conf, correct(Z, T))}

@@ -4,7 +4,7 @@ Every error of this module is a :class:`UfmError` (a ``ValueError``) with a ``fi
 line prints its message on one line and exits with status 2. The subclasses say what kind of input was bad:
 
 - :class:`ProblemError`: a field of a :class:`ufm.Problem` (or of a problem converter / sample design);
-- :class:`OptionsError`: a solver option (:class:`ufm.SolverOptions`, ``ufm.solve`` keyword arguments);
+- :class:`OptionsError`: a solver option (:class:`ufm.SolverOptions`, ``ufm.solver`` keyword arguments);
 - :class:`SpecError`: a key of a sweep specification (TOML);
 - :class:`FlagError`: a command-line flag;
 - :class:`ResourceError`: a problem or sweep too large for the memory or time limits (says what is needed

@@ -1,13 +1,28 @@
-"""Reference geometries of neural collapse (classifier / class-mean configurations).
+"""Reference geometries of neural collapse, and the registry of named fixed-classifier geometries.
 
-- :func:`simplex_etf`: K unit vectors in R^d with pairwise cosine -1/(K-1) (Papyan et al. 2020); built as
-  sqrt(K/(K-1)) P (I - J/K) with P a d x K partial orthogonal matrix (Yang et al. 2022), transposed to K x d.
-- :func:`orthogonal_frame`: K orthonormal vectors in R^d (Dang et al. 2023, bias-free MSE).
+A fixed classifier is one seam: :func:`register` a generator ``(K, d, seed) -> K x d matrix`` under a name,
+and ``ufm.Problem(classifier="name")``, the command line's ``--classifier`` choices and the docs' list all
+come from :data:`GEOMETRIES`. A generator raises :class:`ufm.errors.ProblemError` (field ``classifier``) when
+it does not exist for (K, d).
+
+Built-in:
+
+- ``etf``: :func:`simplex_etf`, K unit vectors in R^d with pairwise cosine -1/(K-1) (Papyan et al. 2020);
+  sqrt(K/(K-1)) P (I - J/K) with P a d x K partial orthogonal matrix (Yang et al. 2022), transposed to K x d;
+  needs d >= K - 1;
+- ``orthogonal``: :func:`orthogonal_frame`, K orthonormal vectors (the bias-free MSE optimum's geometry,
+  Dang et al. 2023); needs d >= K.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Callable
+
 import numpy as np
+
+from ufm.errors import ProblemError
 
 
 def _partial_orthogonal(d: int, k: int, seed) -> np.ndarray:
@@ -27,9 +42,9 @@ def simplex_etf(K: int, d: int, seed=None) -> np.ndarray:
     rotated K-1 dimensional copy when d = K - 1); with a seed it is Haar-random.
     """
     if K < 2:
-        raise ValueError(f"simplex_etf needs K >= 2, got {K}")
+        raise ProblemError("classifier", f"a simplex ETF needs K >= 2, got {K}")
     if d < K - 1:
-        raise ValueError(f"simplex_etf needs d >= K - 1 = {K - 1}, got d = {d}")
+        raise ProblemError("classifier", f"'etf' needs d >= K - 1 = {K - 1}, got d = {d}")
     centred = np.sqrt(K / (K - 1)) * (np.eye(K) - np.ones((K, K)) / K)  # K x K, rank K-1, rows unit
     if d >= K:
         P = _partial_orthogonal(d, K, seed)  # d x K
@@ -45,5 +60,47 @@ def simplex_etf(K: int, d: int, seed=None) -> np.ndarray:
 def orthogonal_frame(K: int, d: int, seed=None) -> np.ndarray:
     """K x d matrix with orthonormal rows (needs d >= K)."""
     if d < K:
-        raise ValueError(f"orthogonal_frame needs d >= K = {K}, got d = {d}")
+        raise ProblemError("classifier", f"'orthogonal' needs d >= K = {K}, got d = {d}")
     return _partial_orthogonal(d, K, seed).T
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """A named fixed-classifier geometry: ``generate(K, d, seed) -> K x d`` and one line of description."""
+
+    name: str
+    generate: Callable
+    description: str = ""
+
+
+GEOMETRIES: dict = {}
+
+
+def register(geometry: Geometry, *, overwrite: bool = False) -> Geometry:
+    if geometry.name in GEOMETRIES and not overwrite:
+        raise ValueError(f"a geometry named {geometry.name!r} is already registered")
+    GEOMETRIES[geometry.name] = geometry
+    return geometry
+
+
+def names() -> tuple:
+    return tuple(GEOMETRIES)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(name: str, K: int, d: int) -> np.ndarray:
+    M = np.asarray(GEOMETRIES[name].generate(K, d, None), dtype=np.float64)
+    M.setflags(write=False)
+    return M
+
+
+def generate(name: str, K: int, d: int) -> np.ndarray:
+    """The K x d matrix of the named geometry (deterministic embedding; read-only, cached)."""
+    if name not in GEOMETRIES:
+        raise ProblemError("classifier", f"must be None (learnable), one of {list(GEOMETRIES)} or a {K} x {d} "
+                                         f"matrix, got {name!r}")
+    return _cached(name, int(K), int(d))
+
+
+register(Geometry("etf", simplex_etf, "simplex ETF: unit rows, pairwise cosine -1/(K-1) (d >= K - 1)"))
+register(Geometry("orthogonal", orthogonal_frame, "orthogonal frame: orthonormal rows (d >= K)"))

@@ -1,60 +1,104 @@
-"""Per-sample losses of the UFM, as a registry the solver looks names up in.
+"""Per-sample losses of the UFM: the one seam for adding a loss.
 
-A loss maps logits ``Z in R^{K x N}`` and targets ``T in R^{K x N}`` (column i is sample i's target,
-one-hot ``e_{y_i}`` for plain labels, a soft vector for mixup or label smoothing) to per-sample losses (N,).
-Because the solver only sees ``(Z, T)``, a new loss (mixup, dot-regression, label smoothing, ...) is one
-:func:`register` call and never touches the solver.
+A :class:`Loss` maps logits ``Z in R^{K x N}`` and targets ``T in R^{K x N}`` (column i is sample i's target:
+one-hot ``e_{y_i}`` for plain labels, a soft vector summing to 1 for mixup or label smoothing) to per-sample
+losses (N,), and carries the mathematics the rest of ``ufm`` needs, so that a new loss is one
+:func:`register` call and nothing else changes:
 
-Built-in:
+- ``per_sample(Z, T)``: the loss (jax-traceable);
+- ``conjugate(V, T)``: the convex conjugate l*(v; t) = sup_z <v, z> - l(z, t) per column (+inf outside its
+  domain); with ``center_dual`` it gives the convex certificate of ``ufm.convex`` its rigorous lower bound
+  (Fenchel-Young: l(z, t) + l*(v, t) >= <v, z>, with equality at v = grad_z l(z, t));
+- ``center_dual(V, T, w)``: a point of dom l* with sum_i w_i v_i = 0 built from gradients V (the dual
+  constraint of a free bias); the default subtracts the weighted mean, right for losses whose conjugate is
+  finite everywhere;
+- ``smoothness``: L with ||grad^2_z l(z, t)||_2 <= L (the step of the convex solver);
+- ``shift_invariant``: l(z + c 1, t) = l(z, t) (softmax losses): with a free bias b -> b + c 1 is an exact
+  symmetry (the Hessian check projects it out);
+- ``attains_minimum``: inf_z l(z, t) is attained at a finite z (MSE) or only approached as ||z|| -> infinity
+  (CE): then every weight decay must be positive for the UFM to have a minimiser (:meth:`Loss.validate`).
+  Losses that attain their minimum have optimal logits of the scale of the targets (structured starts of the
+  reduced search are scaled accordingly).
 
-- ``ce``:  l(z, t) = logsumexp(z) - <t, z>   (= sum_k t_k CE(z, k) when sum_k t_k = 1; Zhu et al. 2021)
-- ``mse``: l(z, t) = 1/2 ||z - t||^2          (Dang et al. 2023 write 1/(2N)||Z - Y||_F^2: the same)
+Built-in (Zhu et al. 2021; Dang et al. 2023; docs/theory.md section 1):
+
+- ``ce``:  l(z, t) = logsumexp(z) - <t, z>, evaluated stably (:func:`cross_entropy`);
+- ``mse``: l(z, t) = 1/2 ||z - t||^2          (Dang et al. 2023 write 1/(2N)||Z - Y||_F^2: the same).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
+import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
+
+from ufm.errors import ProblemError
+
+
+def _center_weighted(V, T, w):
+    """Default dual centring: subtract the w-weighted mean column (valid when dom l* is the whole space)."""
+    return V - (V @ w / jnp.sum(w))[:, None]
 
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """A registered loss.
+    """A registered loss (module docstring).
 
     Attributes:
       name: the name a :class:`ufm.Problem` uses.
-      per_sample: ``(Z, T) -> (N,)`` losses; jax-traceable, Z and T of shape (K, N).
-      convex: whether ``per_sample`` is convex in Z (enables the convex certificate of ``ufm.certify``).
-      attains_minimum_without_decay: False when the infimum is approached only as ||Z|| -> infinity (CE),
-        so every weight decay must be positive for a minimiser to exist.
+      per_sample: ``(Z, T) -> (N,)`` losses; jax-traceable, Z and T of shape (K, N); convex in Z.
+      conjugate: ``(V, T) -> (N,)`` the convex conjugate l*(v_i; t_i), or None (no convex certificate).
+      center_dual: ``(V, T, w) -> V'`` in dom l* with sum_i w_i v'_i = 0 (see the module docstring).
+      smoothness: Lipschitz constant of grad_z l (largest Hessian eigenvalue bound).
+      shift_invariant: l(z + c 1, t) = l(z, t) for every c.
+      attains_minimum: inf_z l(z, t) is attained at finite logits.
+      family: ``"cross_entropy"``, ``"squared_error"`` or ``""``: which papers' normalisations apply
+        (``ufm.from_convention`` rescales a squared error written with another factor than 1/2).
       description: one line for ``--help`` and reports.
     """
 
     name: str
     per_sample: Callable
-    convex: bool = True
-    attains_minimum_without_decay: bool = True
+    conjugate: Optional[Callable] = None
+    center_dual: Callable = _center_weighted
+    smoothness: float = 1.0
+    shift_invariant: bool = False
+    attains_minimum: bool = True
+    family: str = ""
     description: str = ""
 
     def validate(self, problem) -> None:
-        """Raise ProblemError if this loss has no minimiser on ``problem``."""
-        from ufm.problem import ProblemError
+        """Raise ProblemError if the UFM of ``problem`` has no minimiser with this loss.
 
-        if not self.attains_minimum_without_decay:
+        If the loss does not attain its minimum, every decay must be positive (the infimum is approached
+        only as the parameters grow). If it does, decays must be all positive or all zero: with some factor
+        of the product W_M..W_1 H penalised and another not, the penalty can be driven to 0 by rescaling the
+        factors, so the infimum is approached and not attained (unless the loss-optimal logits are 0).
+        A fixed classifier is not a factor."""
+        learnable = problem.lambda_W if not problem.classifier_fixed else problem.lambda_W[:-1]
+        decays = (problem.lambda_H, *learnable)
+        if not self.attains_minimum:
             if problem.lambda_H <= 0:
                 raise ProblemError("lambda_H", f"must be > 0 with loss {self.name!r}: without feature decay "
                                                "the infimum is approached only as ||H|| -> infinity")
-            learnable = problem.lambda_W if not problem.classifier_fixed else problem.lambda_W[:-1]
             if any(v <= 0 for v in learnable):
                 raise ProblemError("lambda_W", f"every learnable layer needs lambda_W > 0 with loss "
                                                f"{self.name!r}: otherwise no minimiser exists")
+        elif any(v > 0 for v in decays) and any(v <= 0 for v in decays):
+            field = "lambda_H" if problem.lambda_H <= 0 else "lambda_W"
+            raise ProblemError(field, "weight decays must be all > 0 or all 0 (learnable layers and features): "
+                                      "with one factor of W_M..W_1 H unpenalised the penalty of the others can be "
+                                      "scaled to 0, so no minimiser exists")
 
     def mean(self, Z, T):
         """(1/N) sum_i l(z_i, t_i): the data term of the canonical objective."""
         return jnp.mean(self.per_sample(Z, T))
+
+    def weighted(self, Z, T, w):
+        """sum_i w_i l(z_i, t_i) (w: sample weights summing to 1; the class-reduced objective)."""
+        return jnp.sum(w * self.per_sample(Z, T))
 
 
 _REGISTRY: dict[str, Loss] = {}
@@ -62,6 +106,8 @@ _REGISTRY: dict[str, Loss] = {}
 
 def register(loss: Loss, *, overwrite: bool = False) -> Loss:
     """Add a loss to the registry (``overwrite=True`` to replace one of the same name)."""
+    if not isinstance(loss, Loss):
+        raise TypeError(f"register() takes a ufm.losses.Loss, got {type(loss).__name__}")
     if loss.name in _REGISTRY and not overwrite:
         raise ValueError(f"a loss named {loss.name!r} is already registered")
     _REGISTRY[loss.name] = loss
@@ -70,7 +116,7 @@ def register(loss: Loss, *, overwrite: bool = False) -> Loss:
 
 def get(name: str) -> Loss:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown loss {name!r}; registered: {sorted(_REGISTRY)}")
+        raise ProblemError("loss", f"must be one of {sorted(_REGISTRY)}, got {name!r}")
     return _REGISTRY[name]
 
 
@@ -78,17 +124,82 @@ def available() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+# ------------------------------------------------------------------------------------------ cross-entropy
 def cross_entropy(Z, T):
-    """l_CE(z, t) = logsumexp(z) - <t, z> per column (softmax CE with soft targets summing to 1)."""
-    return logsumexp(Z, axis=0) - jnp.sum(T * Z, axis=0)
+    """l_CE(z, t) = logsumexp(z) - <t, z> per column (softmax CE; t sums to 1), to full relative precision.
+
+    With r = argmax_k t_k the identity l(z, t) = lse(z - z_r 1) - <t, z - z_r 1> holds for any t summing
+    to 1; for one-hot t the second term is exactly 0 (it is summed over k != r, so that neither its value nor its
+    gradient passes through the identically zero U_r). The first is log1p(sum_{k != r} e^{z_k - z_r}) when z_r is
+    the largest logit (then it is tiny at a confident, well-classified sample and log1p keeps every digit),
+    else m + log(e^{-m} + sum_{k != r} e^{z_k - z_r - m}) with m = max_k (z_k - z_r) > 0. The textbook form
+    lse(z) - z_y loses every digit below eps |z_y|: at weight decay 1e-12 the optimal loss is ~1e-10 with
+    logits ~25, so it is wrong in the 5th digit and its gradient p_y - 1 in the 6th; solving and certifying
+    at small weight decay needs this form."""
+    K = Z.shape[0]
+    r = jnp.argmax(T, axis=0)
+    U = Z - jnp.take_along_axis(Z, r[None, :], axis=0)  # U[r] = 0 exactly
+    # the shift m cancels mathematically; without stop_gradient, autodiff of max splits its derivative among
+    # tied maxima (e.g. at z = 0) and the log1p branch would get a wrong gradient
+    m = jax.lax.stop_gradient(jnp.max(U, axis=0))  # >= 0
+    other = jnp.arange(K)[:, None] != r[None, :]
+    S = jnp.sum(jnp.where(other, jnp.exp(U - m), 0.0), axis=0)
+    lse = jnp.where(m > 0, m + jnp.log(jnp.exp(-m) + S), jnp.log1p(S))
+    # sum over k != r only: the k = r term is 0, and writing it would send a gradient -t_r into U_r that
+    # cancels against +t_r in the chain rule of U = Z - z_r (losing every digit of the tiny gradient)
+    return lse - jnp.sum(jnp.where(other, T * U, 0.0), axis=0)
 
 
+def _plogp(T, V):
+    """p log p for p = t + v, with log p = log t + log1p(v / t) where t > 0: a probability near its target
+    (1 - 1e-11 at small weight decay) keeps every digit of its logarithm; 0 log 0 = 0."""
+    P = T + V
+    pos = T > 0
+    log_p = jnp.where(pos, jnp.log(jnp.where(pos, T, 1.0)) + jnp.log1p(jnp.where(pos, V / jnp.where(pos, T, 1.0), 0.0)),
+                      jnp.log(jnp.where(P > 0, P, 1.0)))
+    return jnp.where(P > 0, P * log_p, 0.0)
+
+
+def _ce_conjugate(V, T):
+    """l*(v; t) = sum_k p_k log p_k with p = v + t when p is a probability vector, else +inf."""
+    P = V + T
+    tol = 1e-12
+    feasible = jnp.all(P >= -tol, axis=0) & (jnp.abs(jnp.sum(V, axis=0)) <= tol * P.shape[0])
+    return jnp.where(feasible, jnp.sum(_plogp(T, jnp.where(P >= 0, V, -T)), axis=0), jnp.inf)
+
+
+def _ce_center_dual(V, T, w):
+    """Gradients V = P - T (P columns of softmax probabilities) made to satisfy sum_i w_i v_i = 0 while p = v + t
+    stays a probability vector: mix every p_i with one common probability vector u,
+    p_i -> (1 - s) p_i + s u, with the smallest s in [0, 1] for which u = (q_t - (1 - s) q_p) / s >= 0, where
+    q_p = sum_i w_i p_i and q_t = sum_i w_i t_i (both probability vectors up to the total weight). Written in
+    V, never forming p - t again (which would cancel): v_i -> (1 - s) v_i + s (u - t_i)."""
+    w = w / jnp.sum(w)
+    qv, qt = V @ w, T @ w
+    qp = qv + qt
+    s = jnp.clip(jnp.max(qv / jnp.where(qp > 0, qp, 1.0)), 0.0, 1.0)
+    u = jnp.where(s > 0, (qt - (1 - s) * qp) / jnp.where(s > 0, s, 1.0), qt)
+    return (1 - s) * V + s * (u[:, None] - T)
+
+
+# ------------------------------------------------------------------------------------------ squared error
 def squared_error(Z, T):
     """l_MSE(z, t) = 1/2 ||z - t||^2 per column."""
     return 0.5 * jnp.sum((Z - T) ** 2, axis=0)
 
 
-register(Loss("ce", cross_entropy, convex=True, attains_minimum_without_decay=False,
-              description="softmax cross-entropy, logsumexp(z) - z_y"))
-register(Loss("mse", squared_error, convex=True, attains_minimum_without_decay=True,
-              description="squared error to one-hot targets, 1/2 ||z - e_y||^2"))
+def _mse_conjugate(V, T):
+    """l*(v; t) = 1/2 ||v||^2 + <v, t>."""
+    return 0.5 * jnp.sum(V ** 2, axis=0) + jnp.sum(V * T, axis=0)
+
+
+def gradient(loss: Loss, Z, T):
+    """grad_z l(z_i, t_i) per column (K x N)."""
+    return jax.grad(lambda z: jnp.sum(loss.per_sample(z, T)))(Z)
+
+
+CE = register(Loss("ce", cross_entropy, conjugate=_ce_conjugate, center_dual=_ce_center_dual, smoothness=0.5,
+                   shift_invariant=True, attains_minimum=False, family="cross_entropy",
+                   description="softmax cross-entropy, logsumexp(z) - z_y"))
+MSE = register(Loss("mse", squared_error, conjugate=_mse_conjugate, smoothness=1.0, shift_invariant=False,
+                    attains_minimum=True, family="squared_error", description="squared error to one-hot targets, 1/2 ||z - e_y||^2"))

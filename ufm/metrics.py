@@ -229,15 +229,15 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
                 "nc2_equiangular_classifier", "nc2_maxangle", "nc2_etf", "nc2_etf_means", "nc3", "unc3", "nc4",
                 "gnc2")
         out = {k: float("nan") for k in keys}
-        out["nc2_etf"] = nc2_etf(solution.product().T)
-        out["nc2_equinorm_classifier"] = equinorm(solution.product().T)
+        out["nc2_etf"] = nc2_etf(solution.product.T)
+        out["nc2_equinorm_classifier"] = equinorm(solution.product.T)
         out["note"] = f"classes {missing} have no single-class samples: class statistics undefined"
         return out
-    out = nc_metrics(solution.features, labels, solution.product(), solution.bias, mean=mean,
+    out = nc_metrics(solution.features, labels, solution.product, solution.bias, mean=mean,
                      predicted_gram=predicted_gram)
     if per_layer and len(solution.weights) > 1:
         layers = []
-        feats = solution.layer_features()
+        feats = solution.layer_features
         for m in range(len(solution.weights)):
             W = solution.weights[m]
             for Wn in solution.weights[m + 1:]:

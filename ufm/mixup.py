@@ -22,7 +22,8 @@ from typing import Optional, Union
 import numpy as np
 
 from ufm import losses
-from ufm.problem import ProblemError
+from ufm.errors import ProblemError
+from ufm.problem import register_design
 
 PAIR_MODES = ("all", "same", "different")
 
@@ -132,16 +133,21 @@ class MixupDesign:
 
 
 class _MixupLoss(losses.Loss):
+    """CE or MSE with soft mixup targets: the same mathematics as the plain loss (conjugates included, since
+    they are written for any target summing to 1), plus a check that the problem has a mixup design."""
+
     def validate(self, problem) -> None:
         if not isinstance(problem.samples, MixupDesign):
             raise ProblemError("samples", f"loss {self.name!r} needs samples=ufm.mixup.MixupDesign(...)")
         super().validate(problem)
 
 
-losses.register(_MixupLoss("mixup-ce", losses.cross_entropy, convex=True, attains_minimum_without_decay=False,
-                           description="mixup cross-entropy lam CE(z, i) + (1-lam) CE(z, j)"), overwrite=True)
-losses.register(_MixupLoss("mixup-mse", losses.squared_error, convex=True, attains_minimum_without_decay=True,
-                           description="mixup squared error 1/2 ||z - (lam e_i + (1-lam) e_j)||^2"), overwrite=True)
+losses.register(_MixupLoss(**{**dataclasses.asdict(losses.CE), "name": "mixup-ce",
+                              "description": "mixup cross-entropy lam CE(z, i) + (1-lam) CE(z, j)"}), overwrite=True)
+losses.register(_MixupLoss(**{**dataclasses.asdict(losses.MSE), "name": "mixup-mse",
+                              "description": "mixup squared error 1/2 ||z - (lam e_i + (1-lam) e_j)||^2"}),
+                overwrite=True)
+register_design("mixup", MixupDesign)
 
 
 def mixed_columns(problem) -> tuple[np.ndarray, list]:

@@ -1,54 +1,70 @@
-"""The canonical UFM objective as a pure jax function of a parameter pytree.
+"""The canonical UFM objective as a pure jax function of a parameter pytree, full or class-reduced.
 
 Parameters are a dict pytree::
 
     {"W": (W_1, ..., W_M),   # learnable layers, first to classifier; W_M omitted when the classifier is fixed
-     "H": H,                 # d x N features, columns grouped by class
+     "H": H,                 # d x C feature columns
      "b": b}                 # K bias, present only when bias != "none"
 
-and the dynamic data a dict of arrays (``Problem.data()``): ``lambda_W`` (M,), ``lambda_H``, ``lambda_b``,
-``targets`` (K x N) and, for a fixed classifier, ``classifier`` (K x d). Shapes, the loss and the bias mode
-are static, so one compilation serves every lambda.
+and the data a dict of arrays: ``lambda_W`` (learnable layers), ``lambda_H``, ``lambda_b``, ``targets``
+(K x C), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when it is fixed. Shapes, the loss
+and the bias mode are static, so one compilation serves every lambda (and, reduced, every class count)::
 
-    L = (1/N) sum_i loss(W_M..W_1 h_i + b, t_i) + sum_m lambda_W[m]/2 ||W_m||^2 + lambda_H/2 ||H||^2
-        + lambda_b/2 ||b||^2        (bias "free": no lambda_b term; bias "none": b = 0)
+    f = sum_c weights_c loss(W_M..W_1 (scale_c h_c) + b, t_c) + sum_m lambda_W[m]/2 ||W_m||^2
+        + lambda_H/2 ||H||^2 + lambda_b/2 ||b||^2        (bias "free": no lambda_b term; "none": b = 0)
+
+**Full problem** (``reduce=False``): one column per sample, C = N, weights 1/N, scale 1: the canonical
+objective of docs/theory.md section 1.
+
+**Class-reduced problem** (``reduce=True``; docs/theory.md section 4): one column per distinct target column
+(per class for one-hot labels), C = number of groups, with m_c samples in group c: weights m_c / N and
+scale 1/sqrt(m_c). The column h_c is sqrt(m_c) times the group's common feature, so that ||H||^2 is the full
+feature penalty and the reduced problem is the full one restricted to group-collapsed features in an
+orthonormal basis: same values, same gradient norms, same curvature. Every minimiser of the full problem
+has a collapsed counterpart of the same value (Jensen: the per-sample objective is convex in h_i), and with
+lambda_H > 0 every stationary point of the full problem is collapsed. :func:`lift` maps reduced parameters to
+full ones (h_i = h_c / sqrt(m_c) for every sample i of group c), :func:`collapse` the other way (the
+orthogonal projection onto collapsed features).
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import functools
+from typing import NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ufm import losses
+from ufm import forward, losses
+from ufm.errors import ProblemError
 
 
-def layers(params: dict, data: dict) -> list:
-    """All M layers, first to classifier (the fixed classifier appended when it is not learnable)."""
-    Ws = list(params["W"])
-    if "classifier" in data:
-        Ws.append(data["classifier"])
-    return Ws
+class Groups(NamedTuple):
+    """Samples grouped by identical target columns: ``of_sample`` (N,) group index of each sample,
+    ``sizes`` (C,) group sizes m_c, ``targets`` (K x C) the groups' targets, in order of first appearance
+    (so for one-hot labels group c is class c)."""
+
+    of_sample: np.ndarray
+    sizes: np.ndarray
+    targets: np.ndarray
 
 
-def product(Ws: Sequence) -> jax.Array:
-    """W = W_M ... W_1 (K x d)."""
-    out = Ws[0]
-    for W in Ws[1:]:
-        out = W @ out
-    return out
+def groups(problem) -> Groups:
+    """The groups of identical target columns of ``problem`` (module docstring)."""
+    T = problem.targets()
+    if problem.samples is None:  # one-hot labels grouped by class: no need to compare columns
+        return Groups(problem.labels(), np.asarray(problem.counts, np.int64), np.eye(problem.K))
+    _, first, inverse, sizes = np.unique(T.T, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(first, kind="stable")  # groups in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return Groups(rank[inverse.ravel()], sizes[order].astype(np.int64), T[:, first[order]])
 
 
-def logits(params: dict, data: dict) -> jax.Array:
-    """Z = W_M ... W_1 H + b 1^T (K x N), evaluated right to left (cheapest for N >> d)."""
-    Z = params["H"]
-    for W in layers(params, data):
-        Z = W @ Z
-    if "b" in params:
-        Z = Z + params["b"][:, None]
-    return Z
+def columns(problem, reduce: bool) -> int:
+    """Number C of feature columns of the full (N) or the reduced (number of groups) problem."""
+    return len(groups(problem).sizes) if reduce else problem.N
 
 
 def penalty(params: dict, data: dict, bias: str):
@@ -61,14 +77,28 @@ def penalty(params: dict, data: dict, bias: str):
     return value
 
 
+def layers(params: dict, data: dict) -> list:
+    """All M layers, first to classifier (the fixed classifier appended when it is not learnable)."""
+    Ws = list(params["W"])
+    if "classifier" in data:
+        Ws.append(data["classifier"])
+    return Ws
+
+
+def logits(params: dict, data: dict) -> jax.Array:
+    """Z (K x C) of the forward model at the (scaled) feature columns."""
+    return forward.logits(layers(params, data), params["H"] * data["scale"][None, :], params.get("b"))
+
+
+@functools.lru_cache(maxsize=None)
 def make_objective(loss: str, bias: str):
-    """The canonical objective ``f(params, data) -> scalar`` for a loss name and a bias mode."""
+    """The objective ``f(params, data) -> scalar`` for a loss name and a bias mode (module docstring).
+    Cached: the same function object (and so the same compilation) for the same loss and bias."""
     loss_obj = losses.get(loss)
 
     def f(params, data):
-        Z = logits(params, data)
-        value = loss_obj.mean(Z, data["targets"])
-        return value + penalty(params, data, bias)
+        return loss_obj.weighted(logits(params, data), data["targets"], data["weights"]) + penalty(params, data,
+                                                                                                    bias)
 
     return f
 
@@ -78,30 +108,57 @@ def _lambda_W_learnable(problem) -> np.ndarray:
     return lw[:-1] if problem.classifier_fixed else lw
 
 
-def problem_data(problem, dtype=None) -> dict:
-    """``Problem.data()`` as jax arrays, lambda_W restricted to the learnable layers."""
-    data = problem.data()
-    data["lambda_W"] = _lambda_W_learnable(problem)
+def problem_data(problem, dtype=None, *, reduce: bool = False) -> dict:
+    """The data of the full (``reduce=False``) or class-reduced objective of ``problem`` as jax arrays."""
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    N = float(problem.N)
+    if reduce:
+        g = groups(problem)
+        sizes = g.sizes.astype(np.float64)
+        targets, weights, scale = g.targets, sizes / N, 1.0 / np.sqrt(sizes)
+    else:
+        targets = problem.targets()
+        weights, scale = np.full(targets.shape[1], 1.0 / N), np.ones(targets.shape[1])
+    data = {"lambda_W": _lambda_W_learnable(problem), "lambda_H": problem.lambda_H, "lambda_b": problem.lambda_b,
+            "targets": targets, "weights": weights, "scale": scale}
+    if problem.classifier_fixed:
+        data["classifier"] = problem.classifier_matrix()
     return {k: jnp.asarray(v, dtype=dtype) for k, v in data.items()}
 
 
-def param_shapes(problem) -> dict:
-    """Shapes of the parameter pytree of ``problem``."""
-    K, d, M = problem.K, problem.d, problem.depth
+def param_shapes(problem, *, reduce: bool = False, width: Optional[int] = None) -> dict:
+    """Shapes of the parameter pytree of ``problem``: full (H is d x N) or reduced (H is d x C); ``width``
+    replaces the hidden width d (the reduced search of ``ufm.reduced`` works at width min(d, K))."""
+    K, M = problem.K, problem.depth
+    d = problem.d if width is None else int(width)
     Ws = [(d, d)] * (M - 1) + [(K, d)]
     if problem.classifier_fixed:
         Ws = Ws[:-1]
-    shapes = {"W": tuple(Ws), "H": (d, problem.N)}
+    shapes = {"W": tuple(Ws), "H": (d, columns(problem, reduce))}
     if problem.bias != "none":
         shapes["b"] = (K,)
     return shapes
 
 
-def init_params(problem, key, scale: float = 0.1, dtype=None) -> dict:
-    """Random initialisation: every entry i.i.d. N(0, scale^2) (the papers use scale 0.1), bias 0."""
+def count_params(problem, *, reduce: bool = False) -> int:
+    """Number of scalar parameters of the full or reduced problem."""
+    shapes = param_shapes(problem, reduce=reduce)
+    dims = list(shapes["W"]) + [shapes["H"]] + ([shapes["b"]] if "b" in shapes else [])
+    return int(sum(int(np.prod(s)) for s in dims))
+
+
+def start_key(seed: int, restart: int) -> jax.Array:
+    """The PRNG key of random start ``restart`` of seed ``seed``: one rule for ``solve``, sweeps, plots and
+    certificates (start r does not depend on how many restarts are run)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), restart)
+
+
+def init_params(problem, key, scale: float = 0.1, dtype=None, *, reduce: bool = False) -> dict:
+    """Random start: every entry i.i.d. N(0, scale^2) (the papers use scale 0.1), bias 0. Reduced, the columns
+    have the distribution of the projection of a full random start onto collapsed features (entries
+    N(0, scale^2) in the orthonormal basis of the module docstring)."""
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    shapes = param_shapes(problem)
+    shapes = param_shapes(problem, reduce=reduce)
     keys = jax.random.split(key, len(shapes["W"]) + 1)
     params = {"W": tuple(scale * jax.random.normal(k, s, dtype) for k, s in zip(keys[:-1], shapes["W"])),
               "H": scale * jax.random.normal(keys[-1], shapes["H"], dtype)}
@@ -110,12 +167,28 @@ def init_params(problem, key, scale: float = 0.1, dtype=None) -> dict:
     return params
 
 
+def lift(problem, params: dict) -> dict:
+    """Full parameters (numpy) from reduced ones: h_i = h_c / sqrt(m_c) for every sample i of group c."""
+    g = groups(problem)
+    H = np.asarray(params["H"], np.float64) / np.sqrt(g.sizes)[None, :]
+    out = {**params, "H": H[:, g.of_sample]}
+    return jax.tree_util.tree_map(np.asarray, out)
+
+
+def collapse(problem, params: dict) -> dict:
+    """Reduced parameters from full ones: h_c = (1/sqrt(m_c)) sum_{i in c} h_i (the orthogonal projection onto
+    group-collapsed features, in the reduced basis; exact inverse of :func:`lift` on collapsed features)."""
+    g = groups(problem)
+    H = np.asarray(params["H"], np.float64)
+    sums = np.zeros((H.shape[0], len(g.sizes)))
+    np.add.at(sums.T, g.of_sample, H.T)
+    return {**jax.tree_util.tree_map(np.asarray, params), "H": sums / np.sqrt(g.sizes)[None, :]}
+
+
 def params_from_arrays(problem, weights: Sequence, features, bias: Optional[np.ndarray] = None,
                        dtype=None) -> dict:
-    """Build a parameter pytree from explicit matrices (``weights`` first layer to classifier; the fixed
+    """Build a full parameter pytree from explicit matrices (``weights`` first layer to classifier; the fixed
     classifier may be included or left out). Shapes are checked with clear errors."""
-    from ufm.problem import ProblemError
-
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     shapes = param_shapes(problem)
     weights = list(weights)
@@ -135,6 +208,19 @@ def params_from_arrays(problem, weights: Sequence, features, bias: Optional[np.n
             raise ProblemError("bias", f"must have shape {shapes['b']}, got {np.shape(b)}")
         params["b"] = jnp.asarray(b, dtype)
     return params
+
+
+def check_params(problem, params, *, reduce: bool = False, field: str = "init") -> None:
+    """Raise ProblemError unless ``params`` is a parameter pytree of ``problem``'s shapes."""
+    shapes = param_shapes(problem, reduce=reduce)
+    ok = (isinstance(params, dict) and set(params) == set(shapes)
+          and isinstance(params["W"], (tuple, list)) and len(params["W"]) == len(shapes["W"])
+          and all(np.shape(W) == s for W, s in zip(params["W"], shapes["W"]))
+          and np.shape(params["H"]) == shapes["H"]
+          and ("b" not in shapes or np.shape(params["b"]) == shapes["b"]))
+    if not ok:
+        raise ProblemError(field, f"a start must be a parameter pytree with shapes {shapes} "
+                                  "(see ufm.objective.params_from_arrays)")
 
 
 def evaluate(problem, weights: Sequence, features, bias: Optional[np.ndarray] = None) -> float:

@@ -27,6 +27,7 @@ from typing import Any, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
+from ufm import losses
 from ufm.errors import ProblemError
 
 BIAS_MODES = ("none", "regularized", "free")
@@ -50,7 +51,13 @@ class SampleDesign(Protocol):
         """Raise ProblemError if the design does not fit these counts."""
 
 
+def _scalar(value: Any) -> Any:
+    """A 0-d numpy array as its scalar (``np.array(1e-3)`` is a number, not a list)."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def _check_lambda(field: str, value: Any) -> float:
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ProblemError(field, f"must be a finite real number >= 0, got {value!r}")
     v = float(value)
@@ -60,8 +67,10 @@ def _check_lambda(field: str, value: Any) -> float:
 
 
 def _check_int(field: str, value: Any, minimum: int) -> int:
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, (float, numbers.Rational)) and not isinstance(value, bool) and float(value).is_integer() \
+                and abs(float(value)) < 2 ** 53:
             value = int(value)
         else:
             raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
@@ -100,10 +109,9 @@ class Problem:
     samples: Optional[Any] = None
 
     def __post_init__(self):
-        from ufm import losses  # local import: losses registers names, problem stays dependency-light
-
         counts = self.counts
-        if isinstance(counts, (str, bytes)) or not isinstance(counts, (Sequence, np.ndarray)):
+        if isinstance(counts, (str, bytes, bytearray, memoryview)) or not isinstance(counts, (Sequence, np.ndarray)) \
+                or (isinstance(counts, np.ndarray) and counts.ndim != 1):
             raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
         counts = tuple(_check_int("counts", c, 1) for c in counts)
         if len(counts) < 2:
@@ -118,10 +126,11 @@ class Problem:
         if self.bias not in BIAS_MODES:
             raise ProblemError("bias", f"must be one of {list(BIAS_MODES)}, got {self.bias!r}")
 
-        lw = self.lambda_W
+        lw = _scalar(self.lambda_W)
         if isinstance(lw, (numbers.Real, np.floating)) and not isinstance(lw, bool):
             lw = (lw,) * depth
-        if isinstance(lw, (str, bytes)) or not isinstance(lw, (Sequence, np.ndarray)):
+        if isinstance(lw, (str, bytes, bytearray)) or not isinstance(lw, (Sequence, np.ndarray)) \
+                or (isinstance(lw, np.ndarray) and lw.ndim != 1):
             raise ProblemError("lambda_W", f"must be one number or a list of {depth} numbers, got {lw!r}")
         lw = tuple(_check_lambda("lambda_W", v) for v in lw)
         if len(lw) == 1 and depth > 1:
@@ -143,22 +152,22 @@ class Problem:
         K, d = len(counts), self.d
         clf = self.classifier
         if clf is not None:
-            if isinstance(clf, str):
-                if clf != "etf":
-                    raise ProblemError("classifier", f"must be None (learnable), 'etf' or a {K} x {d} matrix, "
-                                                     f"got {clf!r}")
-                if d < K - 1:
-                    raise ProblemError("classifier", f"'etf' needs d >= K - 1 = {K - 1}, got d = {d}")
-                from ufm.geometry import simplex_etf
+            from ufm import geometry
 
-                clf = simplex_etf(K, d)
-            arr = np.asarray(clf, dtype=np.float64)
-            if arr.shape != (K, d):
-                raise ProblemError("classifier", f"a fixed classifier must have shape (K, d) = ({K}, {d}), "
-                                                 f"got {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ProblemError("classifier", "a fixed classifier must have finite entries")
-            object.__setattr__(self, "classifier", tuple(tuple(float(x) for x in row) for row in arr))
+            if isinstance(clf, str):
+                geometry.generate(clf, K, d)  # validates the name and (K, d)
+            else:
+                try:
+                    arr = np.asarray(clf, dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise ProblemError("classifier", f"must be None (learnable), one of {list(geometry.names())} "
+                                                     f"or a {K} x {d} matrix of numbers") from None
+                if arr.shape != (K, d):
+                    raise ProblemError("classifier", f"a fixed classifier must have shape (K, d) = ({K}, {d}), "
+                                                     f"got {arr.shape}")
+                if not np.all(np.isfinite(arr)):
+                    raise ProblemError("classifier", "a fixed classifier must have finite entries")
+                object.__setattr__(self, "classifier", tuple(tuple(float(x) for x in row) for row in arr))
 
         if self.samples is not None:
             for attr in ("targets", "labels", "validate"):
@@ -199,8 +208,20 @@ class Problem:
     def classifier_fixed(self) -> bool:
         return self.classifier is not None
 
+    @property
+    def classifier_name(self) -> Optional[str]:
+        """The registered geometry name of a fixed classifier (``ufm.geometry``), else None."""
+        return self.classifier if isinstance(self.classifier, str) else None
+
     def classifier_matrix(self) -> Optional[np.ndarray]:
-        return None if self.classifier is None else np.asarray(self.classifier, dtype=np.float64)
+        """The fixed classifier W_M (K x d, float64), or None when it is learnable."""
+        if self.classifier is None:
+            return None
+        if isinstance(self.classifier, str):
+            from ufm.geometry import generate
+
+            return np.array(generate(self.classifier, self.K, self.d))
+        return np.asarray(self.classifier, dtype=np.float64)
 
     def labels(self) -> np.ndarray:
         """Class of every sample (N,), samples grouped by class in class order (-1: no single class)."""
@@ -238,8 +259,23 @@ class Problem:
         if self.bias == "regularized":
             s += f", lambda_b={self.lambda_b}"
         if self.classifier is not None:
-            s += ", classifier fixed"
+            s += f", classifier fixed ({self.classifier_name or 'given matrix'})"
+        if self.samples is not None:
+            s += f", samples {type(self.samples).__name__}"
         return s
+
+    def __repr__(self) -> str:
+        fields = [f"counts={self.counts if len(self.counts) <= 12 else f'<{self.K} classes, N={sum(self.counts)}>'}",
+                  f"d={self.d}", f"depth={self.depth}", f"loss={self.loss!r}", f"bias={self.bias!r}",
+                  f"lambda_W={self.lambda_W}", f"lambda_H={self.lambda_H}"]
+        if self.bias == "regularized":
+            fields.append(f"lambda_b={self.lambda_b}")
+        if self.classifier is not None:
+            fields.append(f"classifier={self.classifier!r}" if isinstance(self.classifier, str)
+                          else f"classifier=<{self.K} x {self.d} matrix>")
+        if self.samples is not None:
+            fields.append(f"samples={self.samples!r}")
+        return f"Problem({', '.join(fields)})"
 
     def to_dict(self) -> dict:
         """JSON-able description (a fixed classifier as a nested list; a sample design by its to_dict)."""
@@ -247,12 +283,37 @@ class Problem:
             "counts": list(self.counts), "d": self.d, "depth": self.depth, "loss": self.loss,
             "bias": self.bias, "lambda_W": list(self.lambda_W), "lambda_H": self.lambda_H,
             "lambda_b": self.lambda_b,
-            "classifier": None if self.classifier is None else [list(r) for r in self.classifier],
+            "classifier": (self.classifier if self.classifier is None or isinstance(self.classifier, str)
+                           else [list(r) for r in self.classifier]),
         }
         if self.samples is not None:
             to_dict = getattr(self.samples, "to_dict", None)
             out["samples"] = to_dict() if callable(to_dict) else repr(self.samples)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Problem":
+        """The inverse of :meth:`to_dict` (a sample design is rebuilt from its ``kind``; see
+        :func:`register_design`)."""
+        if not isinstance(d, dict):
+            raise ProblemError("problem", f"must be a dict as written by Problem.to_dict, got {type(d).__name__}")
+        fields = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        samples = fields.pop("samples", None)
+        if samples is not None:
+            kind = samples.get("kind") if isinstance(samples, dict) else None
+            if kind not in DESIGNS:
+                raise ProblemError("samples", f"unknown sample design {kind!r}; known: {sorted(DESIGNS)}")
+            fields["samples"] = DESIGNS[kind](**{k: v for k, v in samples.items() if k != "kind" and v is not None})
+        return cls(**fields)
+
+
+#: sample designs by the ``kind`` of their ``to_dict()`` (see :meth:`Problem.from_dict`)
+DESIGNS: dict = {}
+
+
+def register_design(kind: str, cls) -> None:
+    """Register a sample design class under the ``kind`` its ``to_dict()`` writes."""
+    DESIGNS[kind] = cls
 
 
 # ---------------------------------------------------------------------- conventions
@@ -278,8 +339,9 @@ class Convention:
                                ("feature_decay", ("sum", "mean"))):
             if getattr(self, field) not in allowed:
                 raise ProblemError(field, f"must be one of {list(allowed)}, got {getattr(self, field)!r}")
-        if not (isinstance(self.mse_scale, numbers.Real) and self.mse_scale > 0):
-            raise ProblemError("mse_scale", f"must be a positive number, got {self.mse_scale!r}")
+        if isinstance(self.mse_scale, bool) or not (isinstance(self.mse_scale, numbers.Real)
+                                                    and math.isfinite(self.mse_scale) and self.mse_scale > 0):
+            raise ProblemError("mse_scale", f"must be a finite positive number, got {self.mse_scale!r}")
 
 
 #: Named conventions of the literature (theory.md, "Notation and the canonical objective").
@@ -308,19 +370,27 @@ def from_convention(convention: Union[str, Convention], *, counts, d, lambda_W, 
             raise ProblemError("convention", f"must be one of {list(CONVENTIONS)} or a Convention, "
                                              f"got {convention!r}")
         convention = CONVENTIONS[convention]
-    counts = tuple(counts)
-    N = float(sum(counts))
+    if not isinstance(convention, Convention):
+        raise ProblemError("convention", f"must be one of {list(CONVENTIONS)} or a Convention, got {convention!r}")
+    if isinstance(counts, (str, bytes, bytearray)) or not isinstance(counts, (Sequence, np.ndarray)):
+        raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
+    counts = tuple(_check_int("counts", c, 1) for c in counts)
+    if not isinstance(loss, str) or loss not in losses.available():
+        raise ProblemError("loss", f"must be one of {list(losses.available())}, got {loss!r}")
+    samples = kwargs.get("samples")
+    N = float(sum(counts)) if samples is None else float(np.shape(samples.targets(counts))[1])
     scale = N if convention.loss_reduction == "sum" else 1.0
-    if loss == "mse":
+    if losses.get(loss).family == "squared_error":
         scale *= convention.mse_scale / 0.5
     pen = 0.5 if convention.penalty == "half" else 1.0
     factor = 2.0 * pen / scale
 
-    def conv(v):
-        return v * factor
-
-    lw = tuple(conv(v) for v in (lambda_W if isinstance(lambda_W, Sequence) else (lambda_W,)))
-    lh = conv(lambda_H) / (N if convention.feature_decay == "mean" else 1.0)
-    problem = Problem(counts=counts, d=d, lambda_W=lw, lambda_H=lh, lambda_b=conv(lambda_b), loss=loss,
-                      **kwargs)
+    lw = _scalar(lambda_W)
+    lw = (lw,) if isinstance(lw, numbers.Real) and not isinstance(lw, bool) else lw
+    if isinstance(lw, (str, bytes, bytearray)) or not isinstance(lw, (Sequence, np.ndarray)):
+        raise ProblemError("lambda_W", f"must be one number or a list of numbers, got {lambda_W!r}")
+    lw = tuple(_check_lambda("lambda_W", v) * factor for v in lw)
+    lh = _check_lambda("lambda_H", lambda_H) * factor / (N if convention.feature_decay == "mean" else 1.0)
+    lb = _check_lambda("lambda_b", lambda_b) * factor
+    problem = Problem(counts=counts, d=d, lambda_W=lw, lambda_H=lh, lambda_b=lb, loss=loss, **kwargs)
     return problem, scale

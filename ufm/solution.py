@@ -1,122 +1,193 @@
-"""The result of a solve: parameters plus diagnostics, as plain numpy (float64)."""
+"""The result of a solve: parameters plus diagnostics, as plain numpy (float64).
+
+Rule of the interface: every array of a solution is a property (``weights``, ``features``, ``bias``,
+``classifier``, ``product``, ``class_means``, ``logits``, ``layer_features``); what takes arguments or does
+work beyond the arrays is a method (``params()``, ``metrics()``, ``summary()``, ``to_dict()``, ``save()``,
+``Solution.load()``).
+
+The words of the status and of the evidence are defined once (docs/theory.md section 13) and used the same way
+in ``summary()``, the JSON and the command line:
+
+- run status (``ufm.loop.Status``): converged, stalled, max_iter, diverged, saddle;
+- second order (the ``second_order`` field of a solve): ``no negative curvature`` (the Hessian's eigenvalues,
+  exact for small problems, by Lanczos otherwise) or ``saddle``; a saddle is never reported as an optimum;
+- certificate levels (``ufm.certificates``): ``certified`` (a rigorous lower bound within rtol of the objective),
+  ``search-agreed`` (the global search found nothing lower), ``local-minimum``, ``none``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-#: Run statuses, in the order of the solver's integer codes.
-STATUSES = ("converged", "max_iter", "stalled", "diverged")
+from ufm import forward
+from ufm import objective as obj
+from ufm.errors import ProblemError
+from ufm.loop import Status, best_run, distinct_values
+
+
+class RunRecord(NamedTuple):
+    """The record of one run of a solve: how it started (``label``: random, given, reduced-search), where it
+    ended (``objective``, ``grad_norm``, ``stationarity``, ``iterations``, ``status``), the smallest Hessian
+    eigenvalue found there (nan if not checked) and how many saddle escapes it took."""
+
+    label: str
+    objective: float
+    grad_norm: float
+    stationarity: float
+    iterations: int
+    status: Status
+    min_eigenvalue: float = float("nan")
+    escapes: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class Solution:
-    """Best run of a solve, with every run's diagnostics.
+    """Best run of a solve, with every run's record (module docstring for the interface rule).
 
     Attributes:
       problem: the :class:`ufm.Problem` solved.
       weights: all M layers, first to classifier (a fixed classifier included), numpy float64.
-      features: H, d x N, columns grouped by class in class order.
+      columns: the solved feature columns: d x N, or d x C in class-reduced coordinates when ``reduced``
+        (``ufm.objective``); ``features`` lifts them.
       bias: b (K,), or None when ``problem.bias == "none"``.
-      objective, grad_norm, iterations, status: of the best run.
-      restart_objectives, restart_statuses, restart_grad_norms, restart_iterations: of every run, in order.
-      method, seed, wall_time (seconds, all runs, compilation included), options: how it was solved.
-      certificate: filled by ``ufm.certify`` (lower bound, gap, second-order verdict, ...), else None.
+      objective, grad_norm, stationarity, iterations, status: of the best run.
+      runs: a :class:`RunRecord` per run, in order.
+      reduced: the class-reduced problem was solved (docs/theory.md section 4).
+      method, seed, wall_time (seconds, all runs, compilation included), compile_time (seconds spent
+        compiling, when measured), options: how it was solved.
+      second_order: ``{"verdict", "min_eigenvalue", "max_eigenvalue", "steps"}`` of the best run, or None.
+      search: summary of the reduced-problem global search, or None.
+      certificate: filled by ``ufm.certificates`` (levels of evidence, bounds, gap, ...), else None.
     """
 
     problem: Any
     weights: tuple
-    features: np.ndarray
+    columns: np.ndarray
     bias: Optional[np.ndarray]
     objective: float
     grad_norm: float
+    stationarity: float
     iterations: int
-    status: str
-    restart_objectives: np.ndarray
-    restart_statuses: tuple
-    restart_grad_norms: np.ndarray
-    restart_iterations: np.ndarray
+    status: Status
+    runs: tuple
+    reduced: bool = False
     method: str = "lbfgs"
     seed: int = 0
     wall_time: float = 0.0
+    compile_time: Optional[float] = None
     options: dict = dataclasses.field(default_factory=dict)
+    second_order: Optional[dict] = None
+    search: Optional[dict] = None
     certificate: Optional[dict] = None
 
     @classmethod
-    def from_runs(cls, problem, runs, **kwargs) -> "Solution":
-        """Pick the best finite run. ``runs``: list of (params, objective, grad_norm, iterations, status)."""
-        objectives = np.array([r[1] for r in runs], dtype=np.float64)
-        statuses = tuple(r[4] for r in runs)
-        usable = [i for i, r in enumerate(runs) if r[4] != "diverged" and np.isfinite(r[1])]
-        if usable:
-            best = min(usable, key=lambda i: objectives[i])
-        else:
-            best = 0
-        params, fx, gn, it, status = runs[best]
+    def from_runs(cls, problem, records, *, reduced: bool = False, second_order_checked: bool = False,
+                  **kwargs) -> "Solution":
+        """The best run of ``records`` = [(label, Run, curvature or None, escapes)] (runs in the solved
+        coordinates; ``reduced`` says which)."""
+        runs = [r for _, r, _, _ in records]
+        best = best_run(runs)
+        label, run, curv, esc = records[best]
+        params = run.params
         weights = [np.asarray(W, dtype=np.float64) for W in params["W"]]
         if problem.classifier_fixed:
             weights.append(problem.classifier_matrix())
-        return cls(problem=problem, weights=tuple(weights), features=np.asarray(params["H"], np.float64),
+        recs = tuple(RunRecord(lab, r.objective, r.grad_norm, r.stationarity, r.iterations, Status(r.status),
+                               float("nan") if c is None else c.min_eigenvalue, e) for lab, r, c, e in records)
+        so = None
+        if curv is not None:
+            so = {"verdict": "saddle" if curv.verdict() == "saddle" else "no negative curvature",
+                  "min_eigenvalue": curv.min_eigenvalue,
+                  "max_eigenvalue": curv.max_eigenvalue, "steps": curv.steps}
+        elif second_order_checked:
+            so = {"verdict": "not checked", "why": f"best run ended {run.status}"}
+        return cls(problem=problem, weights=tuple(weights), columns=np.asarray(params["H"], np.float64),
                    bias=None if "b" not in params else np.asarray(params["b"], np.float64),
-                   objective=fx, grad_norm=gn, iterations=it, status=status,
-                   restart_objectives=objectives, restart_statuses=statuses,
-                   restart_grad_norms=np.array([r[2] for r in runs]),
-                   restart_iterations=np.array([r[3] for r in runs]), **kwargs)
+                   objective=run.objective, grad_norm=run.grad_norm, stationarity=run.stationarity,
+                   iterations=run.iterations, status=Status(run.status), runs=recs, reduced=reduced,
+                   second_order=so, **kwargs)
 
-    # ------------------------------------------------------------------ derived
-    @property
-    def converged(self) -> bool:
-        return self.status == "converged"
-
-    def params(self) -> dict:
-        """The parameter pytree (learnable layers only), e.g. to warm-start ``ufm.solve(init=...)``."""
-        from ufm.objective import params_from_arrays
-
-        return params_from_arrays(self.problem, self.weights, self.features, self.bias)
-
-    def product(self) -> np.ndarray:
-        """W = W_M ... W_1 (K x d)."""
-        out = self.weights[0]
-        for W in self.weights[1:]:
-            out = W @ out
-        return out
+    # ------------------------------------------------------------------ arrays (properties)
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        """H, d x N, columns grouped by class in class order (lifted from the reduced columns if needed)."""
+        if not self.reduced:
+            return self.columns
+        return obj.lift(self.problem, {"W": (), "H": self.columns})["H"]
 
     @property
     def classifier(self) -> np.ndarray:
         """The last layer W_M (K x d)."""
         return self.weights[-1]
 
+    @property
+    def product(self) -> np.ndarray:
+        """W = W_M ... W_1 (K x d)."""
+        return forward.product(self.weights)
+
+    @property
     def logits(self) -> np.ndarray:
-        Z = self.product() @ self.features
-        return Z if self.bias is None else Z + self.bias[:, None]
+        """Z = W_M ... W_1 H + b (K x N)."""
+        return forward.logits(self.weights, self.features, self.bias)
 
+    @functools.cached_property
     def class_means(self) -> np.ndarray:
-        """Hbar = [hbar_1 .. hbar_K] (d x K), means of the feature columns of each class."""
-        labels = self.problem.labels()
-        return np.stack([self.features[:, labels == k].mean(axis=1) for k in range(self.problem.K)], axis=1)
-
-    def layer_features(self) -> list:
-        """Features entering each layer: [H, W_1 H, W_2 W_1 H, ..., W_{M-1}..W_1 H] (M entries)."""
-        out = [self.features]
-        for W in self.weights[:-1]:
-            out.append(W @ out[-1])
+        """Hbar = [hbar_1 .. hbar_K] (d x K), means of the feature columns of each class (labels >= 0)."""
+        p = self.problem
+        if self.reduced and p.samples is None:  # groups are the classes: h_c / sqrt(n_c)
+            return self.columns / np.sqrt(np.asarray(p.counts, float))[None, :]
+        labels = p.labels()
+        out = np.full((self.columns.shape[0], p.K), np.nan)
+        for k in range(p.K):
+            if np.any(labels == k):
+                out[:, k] = self.features[:, labels == k].mean(axis=1)
         return out
 
-    def distinct_objectives(self, rtol: float = 1e-7) -> list:
-        """Distinct final objective values across runs (diverged runs left out), as (value, count) from
-        lowest; values within ``rtol`` (relative) of a group's lowest member count as the same basin."""
-        vals = sorted(v for v, s in zip(self.restart_objectives, self.restart_statuses)
-                      if s != "diverged" and np.isfinite(v))
-        groups: list = []
-        for v in vals:
-            if groups and abs(v - groups[-1][0]) <= rtol * max(1.0, abs(groups[-1][0])):
-                groups[-1][1] += 1
-            else:
-                groups.append([v, 1])
-        return [(float(v), int(c)) for v, c in groups]
+    @property
+    def mean_logits(self) -> np.ndarray:
+        """W Hbar (K x K): the class-mean logits without the bias (the Z of the master reduction)."""
+        return self.product @ self.class_means
+
+    @property
+    def layer_features(self) -> list:
+        """Features entering each layer: [H, W_1 H, ..., W_{M-1}..W_1 H] (M entries)."""
+        return forward.layer_inputs(self.weights, self.features)
+
+    # ------------------------------------------------------------------ records
+    @property
+    def converged(self) -> bool:
+        return self.status == Status.CONVERGED
+
+    @property
+    def restart_objectives(self) -> np.ndarray:
+        return np.array([r.objective for r in self.runs], dtype=np.float64)
+
+    @property
+    def restart_statuses(self) -> tuple:
+        return tuple(r.status for r in self.runs)
+
+    @property
+    def restart_grad_norms(self) -> np.ndarray:
+        return np.array([r.grad_norm for r in self.runs], dtype=np.float64)
+
+    @property
+    def restart_iterations(self) -> np.ndarray:
+        return np.array([r.iterations for r in self.runs], dtype=np.int64)
+
+    def params(self) -> dict:
+        """The full parameter pytree (learnable layers only), e.g. to warm-start ``ufm.solver(init=...)``."""
+        return obj.params_from_arrays(self.problem, self.weights, self.features, self.bias)
+
+    def distinct_objectives(self) -> list:
+        """Distinct final objective values across runs that did not diverge, as (value, count) from lowest;
+        values within ``ufm.loop.SAME_VALUE_RTOL`` (relative) count as the same basin."""
+        return distinct_values(r.objective for r in self.runs if r.status != Status.DIVERGED)
 
     def metrics(self, **kwargs) -> dict:
         """Neural-collapse metrics of this solution (``ufm.metrics.solution_metrics``)."""
@@ -125,70 +196,134 @@ class Solution:
         return solution_metrics(self, **kwargs)
 
     # ------------------------------------------------------------------ export
+    def status_line(self) -> str:
+        line = f"{self.status} after {self.iterations} iterations, relative stationarity " \
+               f"{self.stationarity:.1e} (||grad|| = {self.grad_norm:.1e})"
+        so = self.second_order or {}
+        if so.get("verdict") == "no negative curvature":
+            line += "; second order: no negative curvature found"
+        elif so.get("verdict") == "saddle":
+            line += f"; second order: SADDLE (Hessian eigenvalue {so['min_eigenvalue']:.2e}): not a minimum"
+        if self.status == Status.STALLED:
+            line += "; " + Status.STALLED.message
+        return line
+
     def summary(self) -> str:
         vals = self.distinct_objectives()
+        timing = f"{self.wall_time:.2f} s ({self.method}"
+        if self.compile_time is not None:
+            timing += f", of which compiling {self.compile_time:.2f} s"
+        timing += ", class-reduced problem)" if self.reduced else ")"
         lines = [
             self.problem.describe(),
             f"objective  {self.objective:.15g}",
-            f"status     {self.status} after {self.iterations} iterations, ||grad|| = {self.grad_norm:.3e}",
-            f"restarts   {len(self.restart_objectives)} run(s), {len(vals)} distinct value(s): "
+            f"status     {self.status_line()}",
+            f"restarts   {len(self.runs)} run(s), {len(vals)} distinct value(s): "
             + ", ".join(f"{v:.12g} x{c}" for v, c in vals[:5]) + (" ..." if len(vals) > 5 else ""),
-            f"time       {self.wall_time:.2f} s ({self.method})",
+            f"time       {timing}",
         ]
         return "\n".join(lines)
 
     def to_dict(self, include_arrays: bool = True, metrics: Optional[dict] = None) -> dict:
-        """JSON-able dict (the schema of ``ufm solve --json``)."""
+        """JSON-able dict (the schema of ``ufm solve --json``); non-finite numbers become null."""
         out = {
             "problem": self.problem.to_dict(),
             "objective": self.objective,
             "grad_norm": self.grad_norm,
+            "stationarity": self.stationarity,
             "iterations": self.iterations,
-            "status": self.status,
+            "status": str(self.status),
+            "status_message": self.status.message,
             "method": self.method,
+            "reduced": self.reduced,
             "seed": self.seed,
+            "options": self.options,
             "wall_time": self.wall_time,
+            "compile_time": self.compile_time,
             "restart_objectives": [float(v) for v in self.restart_objectives],
-            "restart_statuses": list(self.restart_statuses),
+            "restart_statuses": [str(s) for s in self.restart_statuses],
+            "runs": [dict(r._asdict(), status=str(r.status)) for r in self.runs],
             "distinct_objectives": [{"value": v, "count": c} for v, c in self.distinct_objectives()],
-            "metrics": _jsonable(metrics if metrics is not None else self.metrics()),
-            "certificate": _jsonable(self.certificate),
+            "second_order": self.second_order,
+            "search": self.search,
+            "metrics": metrics if metrics is not None else self.metrics(),
+            "certificate": self.certificate,
         }
         if include_arrays:
             out["weights"] = [W.tolist() for W in self.weights]
             out["features"] = self.features.tolist()
             out["bias"] = None if self.bias is None else self.bias.tolist()
-            out["class_means"] = self.class_means().tolist()
-        return out
+            out["class_means"] = self.class_means.tolist()
+        return jsonable(out)
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs))
+        return json.dumps(self.to_dict(**kwargs), allow_nan=False)
 
-    def save(self, path) -> None:
-        """Save arrays and diagnostics to an ``.npz`` file (``numpy.load`` reads it back)."""
+    def save(self, path) -> Path:
+        """Save arrays and diagnostics to an ``.npz`` file; returns the path written (``.npz`` is added by numpy
+        when missing, and the returned path says so). :meth:`Solution.load` reads it back."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
         arrays = {f"W{m + 1}": W for m, W in enumerate(self.weights)}
-        arrays["H"] = self.features
+        arrays["columns"] = self.columns
         if self.bias is not None:
             arrays["b"] = self.bias
-        arrays["class_means"] = self.class_means()
-        arrays["restart_objectives"] = self.restart_objectives
-        meta = self.to_dict(include_arrays=False)
+        arrays["class_means"] = self.class_means
+        meta = self.to_dict(include_arrays=False, metrics={})
         np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Solution":
+        """Read a file written by :meth:`save` (the problem is rebuilt and validated from its description)."""
+        from ufm.problem import Problem
+
+        path = Path(path)
+        if not path.is_file():
+            raise ProblemError("path", f"no such file: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                arrays = {k: z[k] for k in z.files if k != "meta"}
+        except (OSError, ValueError, KeyError) as e:
+            raise ProblemError("path", f"{path} is not a file written by Solution.save ({e})") from None
+        problem = Problem.from_dict(meta["problem"])
+        M = problem.depth
+        weights = tuple(arrays[f"W{m + 1}"] for m in range(M))
+        runs = tuple(RunRecord(r["label"], _num(r["objective"]), _num(r["grad_norm"]), _num(r["stationarity"]),
+                               int(r["iterations"]), Status(r["status"]), _num(r["min_eigenvalue"]),
+                               int(r["escapes"])) for r in meta["runs"])
+        return cls(problem=problem, weights=weights, columns=arrays["columns"], bias=arrays.get("b"),
+                   objective=_num(meta["objective"]), grad_norm=_num(meta["grad_norm"]),
+                   stationarity=_num(meta["stationarity"]), iterations=int(meta["iterations"]),
+                   status=Status(meta["status"]), runs=runs, reduced=bool(meta["reduced"]), method=meta["method"],
+                   seed=int(meta["seed"]), wall_time=float(meta["wall_time"]), compile_time=meta.get("compile_time"),
+                   options=meta.get("options") or {}, second_order=meta.get("second_order"),
+                   search=meta.get("search"), certificate=meta.get("certificate"))
 
 
-def _jsonable(x):
-    if x is None or isinstance(x, (str, bool, int)):
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def jsonable(x):
+    """A strict-JSON-able copy of ``x``: numpy scalars and arrays become Python numbers and lists, non-finite
+    floats become null (JSON has no nan / inf), enumerations their values, dataclasses dicts."""
+    if x is None or isinstance(x, (str, bool)):
         return x
+    if isinstance(x, Status):
+        return x.value
+    if isinstance(x, (int, np.integer)):
+        return int(x)
     if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None  # JSON has no nan / inf: undefined -> null
-    if isinstance(x, np.integer):
-        return x.item()
+        return float(x) if np.isfinite(x) else None
     if isinstance(x, np.ndarray):
-        return x.tolist()
+        return jsonable(x.tolist())
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if dataclasses.is_dataclass(x):
-        return _jsonable(dataclasses.asdict(x))
+        return jsonable(dataclasses.asdict(x))
     return repr(x)

@@ -25,7 +25,7 @@ def check(case, seed):
     best, _ = search_best(p, restarts=4, seed=seed, starts=[predicted_point(p, pred)])
     m = best.metrics()
     errors = {}
-    for i, (layer, H) in enumerate(zip(m["per_layer"], best.layer_features())):
+    for i, (layer, H) in enumerate(zip(m["per_layer"], best.layer_features)):
         errors[f"nc1_layer{i + 1}"] = layer["nc1"]
         means = np.stack([H[:, p.labels() == k].mean(axis=1) for k in range(p.K)], axis=1)
         G = means.T @ means

@@ -8,7 +8,7 @@ import ufm
 from proofs_check.core import Case, CaseResult, Statement, search_best
 from proofs_check.draws import log_uniform, rng
 from ufm.mixup import MixupDesign, mixed_columns
-from ufm.solve import solve
+from ufm.solver import solve
 from ufm.theory import PREDICTIONS
 from ufm.theory import mixup as theory
 
@@ -53,7 +53,7 @@ def check_fixed_point(case, seed):
 def structure_errors(sol) -> dict:
     """span{w_i, w_j} residual, same-class lam-independence and alignment, lam = 1/2 decision boundary."""
     p = sol.problem
-    W, H, Z = sol.product(), sol.features, sol.logits()
+    W, H, Z = sol.product, sol.features, sol.logits
     cols, mixed = mixed_columns(p)
     span, align, boundary, spread = [0.0], [0.0], [0.0], [0.0]
     same = {}
@@ -77,7 +77,7 @@ def structure_errors(sol) -> dict:
 
 def check_structure(case, seed):
     best, _ = search_best(case.problem, restarts=case.extra.get("restarts", 1), seed=seed, search=False)
-    from ufm.solve import solve as _solve
+    from ufm.solver import solve as _solve
 
     sol = _solve(case.problem, init=best.params(), gtol=1e-12, max_iter=5000)
     errors = structure_errors(sol)

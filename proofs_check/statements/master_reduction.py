@@ -6,7 +6,7 @@ import numpy as np
 import ufm
 from proofs_check.core import Case, CaseResult, Statement, search_best
 from proofs_check.draws import log_uniform, rng
-from ufm.certify import search_applicable
+from ufm.reduced import applicable as search_applicable
 from ufm.theory import master
 
 ID = "master-reduction"
@@ -30,7 +30,7 @@ def cases(full, seed):
 def check(case, seed):
     p = case.problem
     best, _ = search_best(p, restarts=2, seed=seed)
-    Z = best.product() @ best.class_means()
+    Z = best.mean_logits
     R = master.reduced_value(p, Z, best.bias)
     errors = {"reduced_value_rel_err": abs(R - best.objective) / abs(best.objective), **master.balancedness_errors(best)}
     if R < best.objective * (1 - 1e-8):  # the factorisation is not optimal for its own Z: a lower point exists

@@ -7,8 +7,7 @@ from proofs_check.core import Case, CaseResult, Statement
 from proofs_check.draws import log_uniform, rng
 from proofs_check.statements.zhu2021_balanced_ce import with_Kc
 from ufm import objective as obj
-from ufm.certify import second_order
-from ufm.solution import Solution
+from ufm.certificates import second_order_at
 from ufm.theory import zhu2021
 
 ID = "zhu2021-zero-saddle"
@@ -25,8 +24,7 @@ def cases(full, seed):
 def check(case, seed):
     p = case.problem
     zero = obj.params_from_arrays(p, [np.zeros((p.K, p.d))], np.zeros((p.d, p.N)))
-    sol = Solution.from_runs(p, [(zero, np.log(p.K), 0.0, 0, "converged")])
-    so = second_order(sol, seed=seed)
+    so = second_order_at(p, zero, seed=seed)  # the full problem: the origin is a point of it
     Kc = zhu2021.threshold(p)
     expected = "saddle" if Kc < 1 else "minimum"
     errors = {"min_eigenvalue": so["min_eigenvalue"], "K_c": Kc}

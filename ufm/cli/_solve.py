@@ -119,7 +119,8 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     s.add_argument("--method", default="lbfgs", choices=["lbfgs", "gd", "adam"], help="solver (default lbfgs)")
     s.add_argument("--max-iter", type=int, default=20000, help="iteration cap per run (default 20000)")
-    s.add_argument("--gtol", type=float, default=1e-10, help="stop at gradient norm <= gtol (default 1e-10)")
+    s.add_argument("--gtol", type=float, default=1e-11,
+                   help="stop at relative stationarity ||grad|| max(||x||, 1) / |f| <= gtol (default 1e-11)")
     s.add_argument("--init-scale", type=float, default=0.1, help="std of the random start (default 0.1)")
     s.add_argument("--certify", action="store_true",
                    help="certify the optimum: convex lower bound and gap (M = 1), reduced-problem global "
@@ -143,7 +144,7 @@ def _progress(quiet: bool):
 
 
 def run(args) -> int:
-    from ufm.solve import SolverOptions, solve
+    from ufm.solver import SolverOptions, solve
 
     problem = problem_from_args(args)
     with flag_names():
@@ -151,14 +152,14 @@ def run(args) -> int:
                                 restarts=args.restarts, seed=args.seed, init_scale=args.init_scale)
     solution = solve(problem, options, progress=_progress(args.quiet or args.json))
     if args.certify:
-        from ufm.certify import certify
+        from ufm.certificates import certify
 
         solution = certify(solution)
     metrics = solution.metrics()
     if args.save:
         solution.save(args.save)
     if args.json:
-        print(json.dumps(solution.to_dict(metrics=metrics)))
+        print(json.dumps(solution.to_dict(metrics=metrics), allow_nan=False))
     else:
         print(solution.summary())
         keys = ("nc1", "nc2_etf", "nc3", "nc4")
@@ -167,15 +168,14 @@ def run(args) -> int:
             print(format_certificate(solution.certificate))
         if args.save:
             print(f"saved      {args.save}")
-    return 0 if solution.status in ("converged", "stalled") else 1
+    return 0 if solution.status.acceptable else 1
 
 
 def format_certificate(cert: dict) -> str:
-    lines = ["certificate"]
-    for k, v in cert.items():
-        if isinstance(v, float):
-            v = f"{v:.12g}"
-        elif isinstance(v, (list, tuple)) and len(v) > 6:
-            v = f"{list(v[:6])} ..."
-        lines.append(f"  {k}: {v}")
+    """The certificate as a few readable lines: the level of evidence, then one line per kind of evidence."""
+    lines = [f"evidence   {cert.get('level', 'none')}"]
+    lines += [f"  - {line}" for line in cert.get("evidence", [])]
+    if "improved_by" in cert:
+        imp = cert["improved_by"]
+        lines.append(f"  - the {imp['step']} found a lower point: {imp['from']:.15g} -> {imp['to']:.15g}")
     return "\n".join(lines)

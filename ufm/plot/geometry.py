@@ -4,8 +4,8 @@
   directions, optionally with the individual features;
 - :func:`gram_heatmaps`: normalised Grams of the centred class means, of the classifier and the class-mean
   logits side by side, with a predicted Gram shape;
-- :func:`solve_path` + :func:`metrics_along_path`: NC1 / NC2 / NC3 and the objective gap against the
-  iteration count;
+- :func:`metrics_along_path`: NC1 / NC2 / NC3 and the objective gap against the iteration count, from
+  ``ufm.solver.solve_path``;
 - :func:`measured_vs_theory`: solver results (points) against closed-form curves (lines), one panel per
   story (e.g. diag(W Hbar) against lambda or n_k);
 - :func:`compare_logits`: the class-mean logits W Hbar of several solutions and their singular values (e.g.
@@ -26,9 +26,6 @@ import numpy as np
 
 from ufm.problem import ProblemError
 
-#: Default iteration counts at which :func:`solve_path` records the iterate.
-DEFAULT_CHECKPOINTS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200, 300, 500, 800, 1200, 2000)
-
 #: Scalar metrics :func:`metrics_along_path` can draw (keys of ``ufm.metrics.nc_metrics``).
 PATH_METRICS = ("nc1", "cdnv", "nc2_equinorm_means", "nc2_equinorm_classifier", "nc2_equiangular",
                 "nc2_equiangular_classifier", "nc2_maxangle", "nc2_etf", "nc2_etf_means", "nc3", "unc3", "nc4",
@@ -43,7 +40,7 @@ def _check_solution(solution, field: str = "solution"):
     from ufm.solution import Solution
 
     if not isinstance(solution, Solution):
-        raise ProblemError(field, f"must be a ufm.solution.Solution (the result of ufm.solve.solve), "
+        raise ProblemError(field, f"must be a ufm.solution.Solution (the result of ufm.solver.solve), "
                                   f"got {type(solution).__name__}")
     return solution
 
@@ -95,7 +92,7 @@ def projection_coordinates(solution, dim: int = 2, mean: str = "weighted") -> di
                                   f"got {dim}")
     labels = problem.labels()
     _, mu_G, centred, _, kept = class_statistics(solution.features, labels, K=problem.K, mean=mean)
-    W = solution.product()
+    W = solution.product
     stacked = np.concatenate([_frobenius_normalised(centred), _frobenius_normalised(W.T)], axis=1)
     U, s, _ = np.linalg.svd(stacked, full_matrices=True)
     B = U[:, :dim].copy()
@@ -220,7 +217,7 @@ def gram_matrices(solution, centred: bool = True, mean: str = "weighted") -> dic
     problem = solution.problem
     means, _, cm, _, _ = class_statistics(solution.features, problem.labels(), K=problem.K, mean=mean)
     X = cm if centred else means
-    W = solution.product()
+    W = solution.product
     return {"means": _frobenius_normalised(X.T @ X), "classifier": _frobenius_normalised(W @ W.T),
             "logits": _frobenius_normalised(W @ X)}
 
@@ -274,83 +271,13 @@ def gram_heatmaps(solution, predicted=None, *, centred: bool = True, mean: str =
 
 
 # ----------------------------------------------------------------------------------------------- solve path
-def solve_path(problem, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS, *, init=None, **options) -> list:
-    """Iterates of one solve at the given iteration counts, for :func:`metrics_along_path`.
-
-    One run of ``ufm.solve.trace_run`` (the very loop of ``ufm.solve``, unrolled, keeping the iterates at
-    ``checkpoints``): the exact path of one uninterrupted solve from the start (``init``, a parameter pytree,
-    or the random start of ``solve(problem, seed=seed)`` with one restart). The path ends at the first
-    checkpoint at or past the stop (``||grad|| <= gtol``), with the stop's iteration count.
-
-    Args:
-      problem: a :class:`ufm.Problem`.
-      checkpoints: strictly increasing positive iteration counts.
-      init: optional start (parameter pytree, e.g. ``Solution.params()``).
-      **options: :class:`ufm.solve.SolverOptions` fields (``seed``, ``init_scale``, ``gtol``, ``method``...);
-        ``restarts``, ``max_iter`` and ``search`` are set here.
-
-    Returns:
-      ``[(0, start), (it_1, Solution), ...]``: the iteration count and the iterate as a
-      :class:`ufm.solution.Solution` (objective and gradient norm of that iterate; status ``converged`` at
-      the stop, else ``max_iter``).
-    """
-    import dataclasses
-
-    import jax
-    import jax.numpy as jnp
-
-    from ufm import objective as obj
-    from ufm.problem import Problem
-    from ufm.solution import Solution
-    from ufm.solve import SolverOptions, _check_init, trace_run
-
-    if not isinstance(problem, Problem):
-        raise ProblemError("problem", f"must be a ufm.Problem, got {type(problem).__name__}")
-    for key in ("restarts", "max_iter", "search"):
-        if key in options:
-            raise ProblemError(key, "is set by solve_path (one run up to the last checkpoint); leave it out")
-    try:
-        cps = [int(c) for c in checkpoints]
-    except (TypeError, ValueError):
-        raise ProblemError("checkpoints", f"must be a list of increasing positive integers, got {checkpoints!r}") \
-            from None
-    if not cps or cps[0] < 1 or any(b <= a for a, b in zip(cps, cps[1:])) or \
-            any(c != v for c, v in zip(cps, checkpoints)):
-        raise ProblemError("checkpoints", f"must be a non-empty list of strictly increasing positive integers, "
-                                          f"got {list(checkpoints)!r}")
-    opts = SolverOptions(**options)  # validates the fields (ProblemError naming a bad one)
-    opts = dataclasses.replace(opts, max_iter=cps[-1])
-    dtype = jnp.float64 if opts.precision == "float64" else jnp.float32
-    if opts.precision == "float64":
-        from ufm._precision import require_x64
-
-        require_x64("ufm.plot.geometry.solve_path")
-    if init is None:  # the start of solve(problem, seed=seed, restarts=1)
-        key = jax.random.split(jax.random.PRNGKey(opts.seed), 1)[0]
-        x = obj.init_params(problem, key, opts.init_scale, dtype)
-    else:
-        _check_init(problem, init)
-        x = init
-    res = trace_run(problem, x, opts, num_iter=cps[-1], keep=[0] + cps)
-    out, seen = [], set()
-    for k, params in res.kept:
-        if k in seen:  # checkpoints past the stop all hold the final iterate
-            continue
-        seen.add(k)
-        gn = float(res.grad_norms[k])
-        status = "converged" if (k == res.iterations and res.status == "converged") else "max_iter"
-        out.append((k, Solution.from_runs(problem, [(params, float(res.values[k]), gn, k, status)],
-                                          method=opts.method if k else f"{opts.method} (start)", seed=opts.seed)))
-    return out
-
-
 def metrics_along_path(trace, reference: Optional[float] = None, keys: Sequence[str] = ("nc1", "nc2_etf", "nc3"),
                        *, ax=None, title: Optional[str] = None, mean: str = "weighted"):
     """Neural-collapse metrics and the objective gap against the iteration count, log scale (y) and symlog
     (x, so iteration 0 shows).
 
     Args:
-      trace: ``[(iteration, Solution), ...]`` (e.g. :func:`solve_path`).
+      trace: ``[(iteration, Solution), ...]`` (e.g. ``ufm.solver.solve_path``).
       reference: the optimal value for the gap |objective - reference| (e.g. a closed form); default: the
         lowest objective in the trace (its own gap, 0, is then not drawn).
       keys: metrics to draw, from :data:`PATH_METRICS` (``ufm.metrics.nc_metrics``; ``nc2_etf`` is the
@@ -388,7 +315,7 @@ def metrics_along_path(trace, reference: Optional[float] = None, keys: Sequence[
     ref = float(np.nanmin(objs)) if reference is None else float(reference)
     series = {k: [] for k in keys}
     for _, s in items:
-        m = nc_metrics(s.features, s.problem.labels(), s.product(), s.bias, mean=mean)
+        m = nc_metrics(s.features, s.problem.labels(), s.product, s.bias, mean=mean)
         for k in keys:
             series[k].append(m[k])
     series["objective gap"] = list(np.abs(objs - ref))
@@ -519,7 +446,7 @@ def measured_vs_theory(panels, *, ncols: Optional[int] = None, suptitle: Optiona
 def class_logits(solution) -> np.ndarray:
     """W Hbar (K x K): the logits of the class means, bias excluded (W the product classifier)."""
     _check_classes(_check_solution(solution))
-    return solution.product() @ solution.class_means()
+    return solution.mean_logits
 
 
 def compare_logits(solutions, titles: Optional[Sequence[str]] = None, *, rank_rtol: float = 1e-6):
@@ -579,7 +506,7 @@ def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, 
     Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    from ufm.solution import STATUSES
+    from ufm.loop import Status
 
     _check_solution(solution)
     refs = references or {}
@@ -595,8 +522,8 @@ def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, 
     else:
         fig = ax.figure
     runs = np.arange(len(vals))
-    for st, marker in zip(STATUSES, "osx^"):
-        m = status == st
+    for st, marker in zip(Status, "osx^D"):
+        m = status == st.value
         if np.any(m):
             ax.plot(runs[m], vals[m], ls="none", marker=marker, ms=8, mfc="none", mew=1.6, label=f"run: {st}")
     styles = ["--", ":", "-.", (0, (5, 1))]

@@ -19,7 +19,7 @@ def classifier_plane(solution, ax=None, annotate_lam: bool = False):
         from ufm.problem import ProblemError
 
         raise ProblemError("K", f"the classifier-plane picture needs K = 3 classes, got {problem.K}")
-    W = solution.product()  # 3 x d
+    W = solution.product  # 3 x d
     U, _, _ = np.linalg.svd(W.T, full_matrices=False)  # a centred classifier spans 2 dims: keep 2 directions
     B = U[:, :2]
     P = B.T @ solution.features  # 2 x N

@@ -1,4 +1,4 @@
-"""Batched solves: many problems with the same static key in one XLA program.
+"""Batched solves: many problems with the same compiled shapes in one XLA program.
 
 Measured on a 2-core CPU (docs/sweep.md, bench/bench_sweep.py): ``jax.vmap`` over the L-BFGS while_loop runs
 every member's line search until the slowest finishes, and a Python loop of jitted solves leaves the second
@@ -8,7 +8,10 @@ dispatch). On CPU the devices are host devices (``--xla_force_host_platform_devi
 ``ufm sweep`` command sets it when XLA_FLAGS does not, and says so); on GPU each shard uses ``vmap`` instead
 (wide batches are what a GPU wants).
 
-Lambdas and targets are traced data (``ufm.objective.problem_data``), so one compilation serves a whole group.
+The batch runs the very loop of ``ufm.solver`` (``ufm.loop.make_run`` on the program ``ufm.solver.plan``
+chooses: class-reduced where exact), so with ``inner="map"`` each member's run is the one ``ufm.solve`` makes
+from the same start; the sweep then applies the same second-order step (``ufm.solver.finish_run``).
+Lambdas and targets are traced data, so one compilation serves a whole group.
 """
 
 from __future__ import annotations
@@ -20,25 +23,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
-from ufm.solution import STATUSES
-from ufm.solve import SolverOptions, _make_run, _ufm_objective
+from ufm.loop import LoopOptions, make_run, to_run
 
 
 def default_inner() -> str:
     return "vmap" if jax.default_backend() in ("gpu", "cuda", "rocm", "tpu") else "map"
 
 
+def batch_key(problem, reduce: bool) -> tuple:
+    """Problems with equal keys share one compiled batch: shapes, loss, bias, fixed-vs-learnable classifier."""
+    return (problem.K, obj.columns(problem, reduce), problem.d, problem.depth, problem.loss, problem.bias,
+            problem.classifier_fixed, reduce)
+
+
 @functools.lru_cache(maxsize=32)
-def _batched(loss: str, bias: str, options: SolverOptions, inner: str, n_devices: int):
+def _batched(loss: str, bias: str, loop: LoopOptions, inner: str, n_devices: int):
     from jax.sharding import Mesh, PartitionSpec
 
-    single = _make_run(_ufm_objective(loss, bias), options.method, options.memory, float(options.learning_rate),
-                       float(options.momentum), options.stall_iters)
+    single = make_run(obj.make_objective(loss, bias), loop)
 
-    def one(x0, data):
-        return single(x0, data, jnp.asarray(options.max_iter), jnp.asarray(options.gtol, jnp.float64))
+    def many(X, D, max_iter, gtol):
+        def one(x0, data):
+            return single(x0, data, max_iter, gtol)
 
-    def many(X, D):
         if inner == "vmap":
             return jax.vmap(one)(X, D)
         return jax.lax.map(lambda a: one(*a), (X, D))
@@ -47,39 +54,40 @@ def _batched(loss: str, bias: str, options: SolverOptions, inner: str, n_devices
         return jax.jit(many)
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
     spec = PartitionSpec("batch")
-    return jax.jit(jax.shard_map(many, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
+    return jax.jit(jax.shard_map(many, mesh=mesh, in_specs=(spec, spec, PartitionSpec(), PartitionSpec()),
+                                 out_specs=spec, check_vma=False))
 
 
-def solve_batch(problems, x0s, options: SolverOptions, *, inner: str | None = None, devices: int | None = None):
-    """Solve problems sharing one ``static_key`` from the starts ``x0s`` (parameter pytrees), in one call.
+def solve_batch(problems, x0s, options, *, reduce: bool = False, inner: str | None = None,
+                devices: int | None = None) -> list:
+    """Run the loop of ``options`` (``ufm.solver.SolverOptions``) on problems sharing one :func:`batch_key` from
+    the starts ``x0s`` (parameter pytrees in the full or reduced coordinates), in one call.
 
-    Returns a list of ``(params, objective, grad_norm, iterations, status)`` like ``ufm.solve.run_once``,
-    the same as solving them one by one: bit for bit with ``inner="map"`` (the same program per problem);
-    with ``"vmap"`` (batched reductions sum in another order) the same objective to ~1e-15 and the same
-    rotation-invariant geometry (W H) to ~1e-9 (tested).
+    Returns a list of :class:`ufm.loop.Run`: the same as running them one by one, bit for bit with
+    ``inner="map"`` (the same program per problem); with ``"vmap"`` (batched reductions sum in another order)
+    the same objective to ~1e-15 and the same rotation-invariant geometry (W H) to ~1e-9 (tested).
     """
     if not problems:
         return []
-    keys = {p.static_key() for p in problems}
+    keys = {batch_key(p, reduce) for p in problems}
     if len(keys) != 1:
-        raise ValueError(f"solve_batch needs one static key, got {len(keys)}")
+        raise ValueError(f"solve_batch needs one batch key, got {len(keys)}")
     inner = inner or default_inner()
     n_dev = devices or len(jax.local_devices())
     n_dev = max(1, min(n_dev, len(jax.local_devices()), len(problems)))
     B = len(problems)
     pad = (-B) % n_dev
-    datas = [obj.problem_data(p) for p in problems] + [obj.problem_data(problems[-1])] * pad
+    dtype = options.dtype
+    datas = [obj.problem_data(p, dtype, reduce=reduce) for p in problems]
+    datas += [datas[-1]] * pad
     starts = list(x0s) + [x0s[-1]] * pad
 
     def stack(trees):
-        return jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v, jnp.float64) for v in a]), *trees)
+        return jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v, dtype) for v in a]), *trees)
 
-    fn = _batched(problems[0].loss, problems[0].bias, options, inner, n_dev)
-    X, F, G, I, C = fn(stack(starts), stack(datas))
+    fn = _batched(problems[0].loss, problems[0].bias, options.loop, inner, n_dev)
+    X, F, G, S, I, C = fn(stack(starts), stack(datas), jnp.asarray(options.max_iter),
+                          jnp.asarray(options.gtol, dtype))
     X = jax.tree_util.tree_map(np.asarray, X)
-    F, G, I, C = map(np.asarray, (F, G, I, C))
-    out = []
-    for b in range(B):
-        params = jax.tree_util.tree_map(lambda a: a[b], X)
-        out.append((params, float(F[b]), float(G[b]), int(I[b]), STATUSES[int(C[b])]))
-    return out
+    F, G, S, I, C = map(np.asarray, (F, G, S, I, C))
+    return [to_run(jax.tree_util.tree_map(lambda a: a[b], X), F[b], G[b], S[b], I[b], C[b]) for b in range(B)]

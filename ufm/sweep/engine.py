@@ -5,7 +5,7 @@ Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``meth
 ``objective``, ``status``, ``grad_norm``, ``iterations``, the scalar metrics (``nc1``, ``nc2_etf``, ``nc3``,
 ``nc4``, ...), ``diag_WHbar`` (list) and ``diag_WHbar_min``, and for each prediction ``pred_<name>_objective``
 plus its errors ``pred_<name>_<error>``. With ``search = true`` each point has one more row, restart index
-``restarts``, ``method = "reduced-search"``: the reduced-problem global search of ``ufm.certify`` (random
+``restarts``, ``method = "reduced-search"``: the reduced-problem global search of ``ufm.certificates`` (random
 restarts of deep models stop at saddles and spurious critical points; see docs/sweep.md). A point whose Problem is invalid, or a run that fails, becomes a row
 with ``status`` = ``invalid`` / ``failed`` and the message in ``error``; the sweep goes on.
 
@@ -26,11 +26,12 @@ import jax
 import numpy as np
 
 from ufm import objective as obj
-from ufm.problem import ProblemError
+from ufm import reduced
+from ufm.errors import ProblemError, UfmError
 from ufm.solution import Solution
-from ufm.solve import SolverOptions
+from ufm.solver import SolverOptions, finish_run, plan, search_run
 from ufm.sweep import store
-from ufm.sweep.batch import solve_batch
+from ufm.sweep.batch import batch_key, solve_batch
 from ufm.sweep.spec import SweepSpec
 
 SCALAR_METRICS = ("nc1", "cdnv", "nc2_etf", "nc2_etf_means", "nc2_equinorm_means", "nc2_equiangular", "nc3",
@@ -70,20 +71,24 @@ def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int) -
 
 
 def _problem_columns(p) -> dict:
-    return {"K": p.K, "N": p.N, "counts": json.dumps(list(p.counts)), "d": p.d, "depth": p.depth, "loss": p.loss,
-            "bias": p.bias, "lambda_W": float(p.lambda_W[0]), "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    return {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
+            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
+            "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
 
 
-def _result_columns(spec: SweepSpec, problem, run) -> dict:
-    params, f, gn, it, status = run
-    sol = Solution.from_runs(problem, [run])
-    out = {"objective": f, "status": status, "grad_norm": gn, "iterations": it, "error": ""}
+def _result_columns(spec: SweepSpec, problem, program, record, search=None) -> dict:
+    """The result columns of one row: the run's record, the scalar metrics, diag(W Hbar) and the predictions."""
+    label, run, curv, esc = record
+    sol = Solution.from_runs(problem, [record], reduced=program.reduce, search=search)
+    out = {"objective": run.objective, "status": str(run.status), "grad_norm": run.grad_norm,
+           "stationarity": run.stationarity, "iterations": run.iterations, "escapes": esc,
+           "min_eigenvalue": float("nan") if curv is None else curv.min_eigenvalue, "error": ""}
     try:
         m = sol.metrics(per_layer=False)
         out.update({k: float(m[k]) for k in SCALAR_METRICS if k in m})
     except Exception as e:  # metrics of a degenerate point: record, never lose the row
         out["error"] = f"metrics: {e}"
-    Z = sol.product() @ sol.class_means() if problem.samples is None else np.full((problem.K, problem.K), np.nan)
+    Z = sol.mean_logits if problem.samples is None else np.full((problem.K, problem.K), np.nan)
     diag = np.diag(Z)
     out["diag_WHbar"] = [float(v) for v in diag]
     out["diag_WHbar_min"] = float(np.min(diag))
@@ -110,7 +115,12 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
               progress: bool = True, inner: Optional[str] = None, devices: Optional[int] = None,
               stop_after: Optional[int] = None) -> dict:
     """Run (or resume) ``spec`` into ``out``; returns a summary dict. ``stop_after`` (testing) stops after that
-    many chunks without merging, as an interruption would."""
+    many chunks without merging, as an interruption would.
+
+    Row (point, r) for r < restarts is the run of random start r of ``ufm.solve`` with the spec's solver
+    options (``ufm.objective.start_key(seed, r)``, the same loop, class reduction, Newton polish and saddle
+    check), so it reproduces ``ufm solve --seed S`` run r bit for bit; row r = restarts (``search = true``) is
+    the run of the global search of ``ufm.solve``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_or_write_meta(spec, out)
@@ -125,21 +135,23 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
     total_mine = len(mine) * rows_per_point
     bar = Progress(total_mine, total_mine - len(todo), enabled=progress)
 
-    # invalid points become rows at once; valid ones are grouped by static key (one compilation per group)
+    # invalid points become rows at once; valid ones are grouped by batch key (one compilation per group)
     groups: dict = {}
     searches = []
     invalid_rows = []
     for pid, pt, r in todo:
-        seed = int(options.seed) + r
+        seed = int(options.seed)
         try:
             problem = spec.problem(pt)
-        except (ProblemError, TypeError, ValueError) as e:
+            program, _, check, polish = plan(problem, options)
+        except (UfmError, TypeError, ValueError) as e:
             invalid_rows.append({**_row_base(spec, pid, pt, r, seed), "status": "invalid", "error": str(e)})
             continue
+        item = (pid, pt, r, seed, problem, program, check, polish)
         if r == R:
-            searches.append((pid, pt, r, seed, problem))
+            searches.append(item)
         else:
-            groups.setdefault(problem.static_key(), []).append((pid, pt, r, seed, problem))
+            groups.setdefault(batch_key(problem, program.reduce), []).append(item)
     chunks_written = 0
     if invalid_rows:
         store.write_chunk(out, invalid_rows, f"p{process_id}-invalid")
@@ -148,21 +160,25 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
     for key, items in groups.items():
         for start in range(0, len(items), chunk_size):
             chunk = items[start:start + chunk_size]
-            problems = [it[4] for it in chunk]
-            x0s = [obj.init_params(p, jax.random.PRNGKey(seed), options.init_scale)
-                   for (_, _, _, seed, p) in chunk]
+            x0s = [obj.init_params(p, obj.start_key(seed, r), options.init_scale, options.dtype,
+                                   reduce=prog.reduce) for (_, _, r, seed, p, prog, _, _) in chunk]
             rows = []
             try:
-                runs = solve_batch(problems, x0s, options, inner=inner, devices=devices)
+                runs = solve_batch([it[4] for it in chunk], x0s, options, reduce=chunk[0][5].reduce, inner=inner,
+                                   devices=devices)
             except Exception as e:  # a failing batch: rows with the error, the sweep goes on
                 runs = [None] * len(chunk)
                 err = f"{type(e).__name__}: {e}"
-            for (pid, pt, r, seed, p), run in zip(chunk, runs):
+            for (pid, pt, r, seed, p, prog, check, polish), run in zip(chunk, runs):
                 row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": options.method}
                 if run is None:
                     row.update({"status": "failed", "error": err})
                 else:
-                    row.update(_result_columns(spec, p, run))
+                    try:
+                        record = ("random", *finish_run(prog, run, options, check, options.seed, polish))
+                        row.update(_result_columns(spec, p, prog, record))
+                    except Exception as e:
+                        row.update({"status": "failed", "error": f"{type(e).__name__}: {e}"})
                 rows.append(row)
             store.write_chunk(out, rows, f"p{process_id}")
             chunks_written += 1
@@ -172,17 +188,15 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
                 return {"stopped": True}
     for start in range(0, len(searches), chunk_size):
         rows = []
-        for pid, pt, r, seed, p in searches[start:start + chunk_size]:
+        for pid, pt, r, seed, p, prog, check, polish in searches[start:start + chunk_size]:
             row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": "reduced-search"}
             try:
-                from ufm.certify import reduced_search, search_applicable
-
-                if not search_applicable(p)[0]:
-                    row.update({"status": "skipped", "error": search_applicable(p)[1]})
+                ok, why = reduced.applicable(p)
+                if not ok:
+                    row.update({"status": "skipped", "error": why})
                 else:
-                    found = reduced_search(p, restarts=4, seed=seed, options=options)
-                    row.update(_result_columns(spec, p, (found.params(), found.objective, found.grad_norm,
-                                                         found.iterations, found.status)))
+                    run, curv, esc, info = search_run(prog, options, check, polish)
+                    row.update(_result_columns(spec, p, prog, ("reduced-search", run, curv, esc), info))
             except Exception as e:
                 row.update({"status": "failed", "error": f"{type(e).__name__}: {e}"})
             rows.append(row)

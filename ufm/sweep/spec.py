@@ -15,9 +15,9 @@ Format (see ``examples/sweeps/*.toml`` and docs/sweep.md)::
     [sweep]
     zip = [["lambda_W", "lambda_H"]]   # optional: axes varied together (equal lengths); the rest are crossed
 
-    [solver]                    # ufm.solve.SolverOptions fields, plus restarts (one row per restart)
+    [solver]                    # ufm.solver.SolverOptions fields, plus restarts (one row per restart)
     restarts = 1                # and search = true: one more row per point (restart = restarts) from the
-    search = true               # reduced-problem global search of ufm.certify (recommended for M > 1)
+    search = true               # reduced-problem global search of ufm.certificates (recommended for M > 1)
     seed = 0
     gtol = 1e-10
 
@@ -163,7 +163,7 @@ def parse_spec(text: str) -> SweepSpec:
     for key in solver:
         if key not in SOLVER_FIELDS:
             raise ProblemError(f"solver.{key}", f"unknown option; allowed: {list(SOLVER_FIELDS)}")
-    from ufm.solve import SolverOptions
+    from ufm.solver import SolverOptions
 
     if not isinstance(solver.get("search", False), bool):
         raise ProblemError("solver.search", f"must be true or false, got {solver['search']!r}")

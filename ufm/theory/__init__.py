@@ -1,14 +1,21 @@
 """Closed-form predictions of the literature, as sympy expressions lambdified to numpy.
 
-One module per source (notation of theory.md: K, n_k, N, d, M, lambda_W, lambda_H, lambda_b):
+One module per source (notation of docs/theory.md section 1: K, n_k, N, d, M, lambda_W, lambda_H, lambda_b);
+every module of this package is imported (discovered, no list to maintain), and registers its predictions:
 
-- :mod:`ufm.theory.master` -- master reduction of every linear UFM (theory.md section 0);
+- :mod:`ufm.theory.master` -- master reduction of every linear UFM (docs/theory.md section 3);
 - :mod:`ufm.theory.zhu2021` -- balanced CE, M = 1 (Zhu et al. 2021);
 - :mod:`ufm.theory.dang2023` -- deep linear MSE and CE (Dang et al. 2023), incl. the largest-root rule of the
   authors' public code as a separate, named prediction;
 - :mod:`ufm.theory.garrod2024` -- low-rank solutions beat the ETF for deep CE (Garrod & Keating 2024);
 - :mod:`ufm.theory.convex_oracle` -- imbalanced CE / MSE, M = 1 via the convex program (Hong & Ling 2023)
-  and the SELI limit (Thrampoulidis et al. 2022).
+  and the SELI limit (Thrampoulidis et al. 2022);
+- :mod:`ufm.theory.mse_one_layer` -- one-layer MSE, any counts, bias none or free: singular-value
+  soft-thresholding (derived from the master reduction);
+- :mod:`ufm.theory.fixed_etf` -- balanced CE / MSE with a fixed simplex-ETF classifier (one scalar problem);
+- :mod:`ufm.theory.mixup` -- mixup with a fixed ETF (Fisher, Meng & Papyan 2024).
+
+Hypotheses are written with the one vocabulary of :mod:`ufm.hypotheses` (``requires(...)``).
 
 Every prediction is a :class:`Prediction` in :data:`PREDICTIONS`: ``applies(problem) -> (bool, reason)``,
 ``predict(problem) -> dict`` (``"objective"`` where the source gives the optimal value, plus structure:
@@ -23,6 +30,8 @@ import dataclasses
 from typing import Callable, Optional
 
 import numpy as np
+
+from ufm.loop import F_FLOOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +53,18 @@ class Prediction:
     predict: Callable
     point: Optional[Callable] = None
 
+    def __post_init__(self):
+        applies = self.applies
+
+        def checked(problem):
+            result = applies(problem)
+            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str)):
+                raise TypeError(f"prediction {self.name!r}: applies(problem) must return (bool, reason), got "
+                                f"{type(result).__name__} {result!r}")
+            return bool(result[0]), result[1]
+
+        object.__setattr__(self, "applies", checked)
+
     def errors(self, problem, solution) -> dict:
         """Relative errors of ``solution`` against the prediction: ``objective_rel_err`` and, where predicted,
         ``logits_err`` (W Hbar), ``classifier_gram_err`` (W_M W_M^T), ``product_gram_err`` (W W^T),
@@ -53,10 +74,10 @@ class Prediction:
         out = {}
         if "objective" in pred:
             out["objective_rel_err"] = abs(solution.objective - pred["objective"]) / max(abs(pred["objective"]),
-                                                                                      1e-300)
-        found = {"logits": lambda: solution.product() @ solution.class_means(),
+                                                                                      F_FLOOR)
+        found = {"logits": lambda: solution.mean_logits,
                  "classifier_gram": lambda: solution.classifier @ solution.classifier.T,
-                 "product_gram": lambda: solution.product() @ solution.product().T,
+                 "product_gram": lambda: solution.product @ solution.product.T,
                  "bias": lambda: solution.bias if solution.bias is not None else np.zeros(problem.K)}
         for key, get in found.items():
             if key in pred:
@@ -86,11 +107,14 @@ def applicable(problem) -> list:
     return [name for name, p in PREDICTIONS.items() if p.applies(problem)[0]]
 
 
-import importlib as _importlib  # noqa: E402
+def _discover() -> None:
+    """Import every module of this package (each registers its predictions)."""
+    import importlib
+    import pkgutil
 
-for _name in ("master", "zhu2021", "dang2023", "garrod2024", "convex_oracle", "mixup"):
-    try:
-        _importlib.import_module(f"ufm.theory.{_name}")
-    except ModuleNotFoundError as _e:  # ufm.theory.mixup is optional
-        if _e.name != f"ufm.theory.{_name}" or _name != "mixup":
-            raise
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()

@@ -1,5 +1,5 @@
 """One-layer UFM with any counts via its convex program (Hong & Ling 2023; Thrampoulidis et al. 2022;
-theory.md section 4), and the SELI geometry.
+docs/theory.md sections 8 and 9), and the SELI geometry.
 
 - Convex oracle: for M = 1, d >= K, CE or MSE, every bias mode, the UFM optimum equals
   min_{Z, b} sum_k (n_k/N) l(z_k + b, e_k) + sqrt(lambda_W lambda_H) ||Z D^{1/2}||_* [+ lambda_b/2 ||b||^2] and
@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ufm.hypotheses import requires
 from ufm.theory import Prediction, register
 
 
-def applies(problem):
-    if problem.depth != 1:
-        return False, "needs depth M = 1"
-    if problem.loss not in ("ce", "mse"):
-        return False, "needs loss 'ce' or 'mse'"
-    if problem.classifier_fixed or problem.samples is not None:
-        return False, "needs a learnable classifier and one-hot targets"
-    if problem.d < problem.K:
-        return False, "needs d >= K (else the convex value is only a lower bound)"
-    return True, ""
+def _convex(problem) -> tuple[bool, str]:
+    from ufm.convex import applicable
+
+    return applicable(problem)
+
+
+# d >= K: else the convex value is only a lower bound
+applies = requires(depth=1, learnable_classifier=True, one_hot=True, d_min="K", extra=_convex)
 
 
 def predict(problem) -> dict:

@@ -1,4 +1,4 @@
-"""Deep linear UFM (Dang, Tran, Osher, Tran-The, Ho & Nguyen, ICML 2023), theory.md sections 2 and 3.
+"""Deep linear UFM (Dang, Tran, Osher, Tran-The, Ho & Nguyen, ICML 2023), docs/theory.md sections 6 and 7.
 
 Normalisation: Dang et al. minimise 1/(2N)||W_M..W_1 H - Y||^2 + lambda_W/2 sum ||W_m||^2 + lambda_H/2 ||H||^2,
 identical to the canonical objective with loss "mse" (per-layer decays: lambda_W^M -> prod_m lambda_m).
@@ -24,7 +24,7 @@ b* = 1/K 1 and W Hbar = rho (I - J/K) (simplex ETF), value (K-1) g(x) instead of
 **CE (appendix theorem, as published).** For every depth M the global optimum of the balanced bias-free
 deep linear CE UFM is a simplex ETF: W Hbar = a (I - J/K) with a minimising
 log(1 + (K-1) e^{-a}) + ((M+1)/2) Lambda (K-1) (a sqrt(n))^{2/(M+1)} (master reduction along the ETF family).
-Refuted for K >= 4, M >= 3 and K >= 6, M = 2 by Garrod & Keating 2024 (theory.md section 3).
+Refuted for K >= 4, M >= 3 and K >= 6, M = 2 by Garrod & Keating 2024 (docs/theory.md section 7).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import minimize_scalar
 
+from ufm.hypotheses import requires
 from ufm.theory import Prediction, register
 
 x, nk, N, lbar, lH, bsym = sp.symbols("x n_k N lambdabar lambda_H b", positive=True)
@@ -159,18 +160,9 @@ def _mse_prediction(problem, rule) -> dict:
             "x": xs, "diag": diag, "bias": np.zeros(K)}
 
 
-def _applies_mse(problem, bias=("none",), balanced=False):
-    if problem.loss != "mse":
-        return False, "needs loss 'mse'"
-    if problem.bias not in bias:
-        return False, f"needs bias in {list(bias)}"
-    if balanced and not problem.is_balanced:
-        return False, "needs balanced classes"
-    if problem.classifier_fixed or problem.samples is not None:
-        return False, "needs a learnable classifier and one-hot targets"
-    if problem.d < problem.K:
-        return False, "needs d >= K"
-    return True, ""
+applies_mse = requires(loss="mse", bias="none", learnable_classifier=True, one_hot=True, d_min="K")
+applies_mse_balanced = requires(loss="mse", bias=("none", "free"), balanced=True, learnable_classifier=True,
+                                one_hot=True, d_min="K")
 
 
 def predict_global(problem) -> dict:
@@ -215,18 +207,8 @@ def predict_deep_ce_etf(problem) -> dict:
     return {"objective": value, "logits": a * (np.eye(K) - np.ones((K, K)) / K), "bias": np.zeros(K)}
 
 
-def _applies_deep_ce(problem):
-    if problem.loss != "ce":
-        return False, "needs loss 'ce'"
-    if not problem.is_balanced:
-        return False, "needs balanced classes"
-    if problem.bias != "none":
-        return False, "needs bias 'none'"
-    if problem.classifier_fixed or problem.samples is not None:
-        return False, "needs a learnable classifier and one-hot targets"
-    if problem.d < problem.K:
-        return False, "needs d >= K"
-    return True, ""
+applies_deep_ce = requires(loss="ce", balanced=True, bias="none", learnable_classifier=True, one_hot=True,
+                           d_min="K")
 
 
 SOURCE = "Dang et al. 2023, Neural Collapse in Deep Linear Networks: From Balanced to Imbalanced Data"
@@ -235,17 +217,17 @@ register(Prediction(
     name="dang2023_mse_imbalanced", source=SOURCE + ", Thm 4.1 (as derived: global argmin of g_k)",
     statement="Bias-free deep linear MSE UFM, any counts: (W Hbar)_kk = x_k^M/(x_k^M+1) with x_k the global "
               "argmin of g_k, off-diagonals 0, W W^T = diag(N lambda_H x_k^M), value sum_k g_k(x_k)",
-    applies=lambda p: _applies_mse(p), predict=predict_global))
+    applies=applies_mse, predict=predict_global))
 register(Prediction(
     name="dang2023_mse_largest_root", source=SOURCE + ", authors' public code (largest root)",
     statement="As dang2023_mse_imbalanced, but x_k = the largest root of b/n_k = M x^(M-1)/(x^M+1)^2",
-    applies=lambda p: _applies_mse(p), predict=predict_largest_root))
+    applies=applies_mse, predict=predict_largest_root))
 register(Prediction(
     name="dang2023_mse_balanced", source=SOURCE + ", Thm 3.1",
     statement="Balanced deep linear MSE UFM: bias-free W Hbar = rho I (orthogonal frame); with an unregularised "
               "bias b* = 1/K and W Hbar = rho (I - J/K) (simplex ETF)",
-    applies=lambda p: _applies_mse(p, bias=("none", "free"), balanced=True), predict=predict_balanced))
+    applies=applies_mse_balanced, predict=predict_balanced))
 register(Prediction(
     name="dang2023_deep_ce_etf", source=SOURCE + ", appendix theorem (CE)",
     statement="Balanced bias-free deep linear CE UFM: for every depth M the global optimum is a simplex ETF",
-    applies=_applies_deep_ce, predict=predict_deep_ce_etf))
+    applies=applies_deep_ce, predict=predict_deep_ce_etf))

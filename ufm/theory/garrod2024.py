@@ -1,5 +1,5 @@
 """Low-rank bias of deep CE UFMs (Garrod & Keating 2024, "The persistence of neural collapse despite low-rank
-bias", arXiv 2410.23169), theory.md section 3.
+bias", arXiv 2410.23169), docs/theory.md section 7.
 
 With equal weight decay, no simplex-ETF / deep-neural-collapse point is globally optimal for the balanced
 bias-free deep linear CE UFM when K >= 4 and M >= 3, or K >= 6 and M = 2: lower solutions exist and are low
@@ -17,19 +17,17 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from ufm.hypotheses import requires
 from ufm.theory import dang2023
 
 
-def hypotheses(problem) -> tuple[bool, str]:
-    ok, why = dang2023._applies_deep_ce(problem)
-    if not ok:
-        return ok, why
-    if len(set(problem.lambda_W + (problem.lambda_H,))) != 1:
-        return False, "needs equal weight decay on every layer and the features"
+def _size(problem) -> tuple[bool, str]:
     K, M = problem.K, problem.depth
-    if not ((K >= 4 and M >= 3) or (K >= 6 and M == 2)):
-        return False, "needs K >= 4 and M >= 3, or K >= 6 and M = 2"
-    return True, ""
+    ok = (K >= 4 and M >= 3) or (K >= 6 and M == 2)
+    return ok, "" if ok else "needs K >= 4 and M >= 3, or K >= 6 and M = 2"
+
+
+hypotheses = dang2023.applies_deep_ce & requires(equal_decay=True, extra=_size)
 
 
 def paired_logits(K: int, beta: float) -> np.ndarray:

@@ -8,7 +8,7 @@ For layers W_M..W_1 and features H with W_M..W_1 H = Z D^{1/2} fixed (collapsed 
 
 attained by the balanced factorisation (every factor carries sigma^{1/(M+1)}; at the optimum
 lambda_{m+1} W_{m+1}^T W_{m+1} = lambda_m W_m W_m^T and lambda_1 W_1^T W_1 = lambda_H H H^T). So the UFM
-optimum equals min_Z R(Z) (``ufm.certify.schatten_value``), convex for M = 1 (nuclear norm).
+optimum equals min_Z R(Z) (``ufm.reduced.schatten_value``), convex for M = 1 (nuclear norm).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ufm.certify import schatten_value as reduced_value  # noqa: F401  (R(Z, b) of the module docstring)
+from ufm.reduced import schatten_value as reduced_value  # noqa: F401  (R(Z, b) of the module docstring)
 
 x = sp.Symbol("x", positive=True)
 

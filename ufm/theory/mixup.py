@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ufm.hypotheses import requires
 from ufm.theory import Prediction, register
 
 
@@ -88,20 +89,20 @@ def predicted_features(problem) -> np.ndarray:
     return out
 
 
-def applies(problem):
+def _mixup_etf(problem) -> tuple[bool, str]:
     from ufm.mixup import MixupDesign
 
-    if problem.loss not in ("mixup-ce", "mixup-mse") or not isinstance(problem.samples, MixupDesign):
-        return False, "needs a mixup loss and a MixupDesign"
-    if problem.depth != 1 or not problem.classifier_fixed:
-        return False, "needs depth M = 1 and a fixed classifier"
+    if not isinstance(problem.samples, MixupDesign):
+        return False, "needs a MixupDesign"
     W = problem.classifier_matrix()
     K = problem.K
     if np.max(np.abs(W @ W.T - K / (K - 1) * (np.eye(K) - 1 / K))) > 1e-10:
         return False, "needs the fixed classifier to be a unit-row simplex ETF (classifier='etf')"
-    if problem.bias != "none":
-        return False, "needs bias 'none'"
     return True, ""
+
+
+applies = requires(loss=("mixup-ce", "mixup-mse"), depth=1, learnable_classifier=False, bias="none",
+                   extra=_mixup_etf)
 
 
 def predict(problem) -> dict:

@@ -1,4 +1,4 @@
-"""Balanced CE UFM with M = 1 (Zhu, Ding, Zhou, Li, You, Sulam & Qu, NeurIPS 2021), theory.md section 1.
+"""Balanced CE UFM with M = 1 (Zhu, Ding, Zhou, Li, You, Sulam & Qu, NeurIPS 2021), docs/theory.md section 5.
 
 Canonical objective (Zhu et al. use the same: mean CE + lambda/2 penalties). Bias none (or regularised:
 then b* = 0). With c = sqrt(n lambda_W lambda_H):
@@ -11,6 +11,10 @@ then b* = 0). With c = sqrt(n lambda_W lambda_H):
 Derivation checked by sympy (:func:`symbolic_checks`): along the ETF family Z = a (I - J/K) the master
 reduction is phi(a) = log(1 + (K-1) e^{-a}) + (K-1) c a; its stationary point is
 a* = log((1 - (K-1) c)/c), positive iff K c < 1, and phi(a*) = f*.
+
+Numerics: :func:`predict` evaluates f* and a* with log1p (log(1 - (K-1) c) = log1p(-(K-1) c)), so the value is
+exact to rounding at any weight decay; evaluating the formula as written loses every digit of 1 - (K-1) c
+below eps (relative error ~1e-7 at lambda = 1e-12, where f* ~ 1e-10).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from ufm.hypotheses import requires
 from ufm.theory import Prediction, register
 
 K, n, lW, lH, a = sp.symbols("K n lambda_W lambda_H a", positive=True)
@@ -28,8 +33,18 @@ hbar_over_w = sp.sqrt(lW / (n * lH))
 phi = sp.log(1 + (K - 1) * sp.exp(-a)) + (K - 1) * c * a
 a_star = sp.log((1 - (K - 1) * c) / c)
 
-_f = sp.lambdify((K, n, lW, lH), f_star, "numpy")
-_w2 = sp.lambdify((K, n, lW, lH), w_norm2, "numpy")
+
+
+def a_star_value(Kv: int, nv: float, lw: float, lh: float) -> float:
+    """a* = log((1 - (K-1) c)/c) = log1p(-(K-1) c) - log(c), c = sqrt(n lambda_W lambda_H)."""
+    cv = np.sqrt(nv * lw * lh)
+    return float(np.log1p(-(Kv - 1) * cv) - np.log(cv))
+
+
+def f_star_value(Kv: int, nv: float, lw: float, lh: float) -> float:
+    """f* = -log1p(-(K-1) c) + (K-1) c a* (the sympy expression f_star, evaluated stably)."""
+    cv = np.sqrt(nv * lw * lh)
+    return float(-np.log1p(-(Kv - 1) * cv) + (Kv - 1) * cv * a_star_value(Kv, nv, lw, lh))
 
 
 def symbolic_checks() -> dict:
@@ -56,20 +71,8 @@ def threshold(problem) -> float:
     return problem.K * float(np.sqrt(problem.counts[0] * problem.lambda_W[0] * problem.lambda_H))
 
 
-def applies(problem):
-    if problem.loss != "ce":
-        return False, "needs loss 'ce'"
-    if problem.depth != 1:
-        return False, "needs depth M = 1"
-    if not problem.is_balanced:
-        return False, "needs balanced classes"
-    if problem.bias == "free":
-        return False, "needs bias 'none' or 'regularized'"
-    if problem.classifier_fixed or problem.samples is not None:
-        return False, "needs a learnable classifier and one-hot targets"
-    if problem.d < problem.K - 1:
-        return False, "needs d >= K - 1"
-    return True, ""
+applies = requires(loss="ce", depth=1, balanced=True, bias=("none", "regularized"), learnable_classifier=True,
+                   one_hot=True, d_min="K-1")
 
 
 def predict(problem) -> dict:
@@ -77,9 +80,9 @@ def predict(problem) -> dict:
     if threshold(problem) >= 1:
         return {"objective": float(np.log(Kv)), "logits": np.zeros((Kv, Kv)), "classifier_gram": np.zeros((Kv, Kv)),
                 "bias": np.zeros(Kv), "regime": "zero"}
-    w2 = float(_w2(Kv, nv, lw, lh))
+    w2 = float(np.sqrt(nv * lh / lw) * (Kv - 1) / Kv * a_star_value(Kv, nv, lw, lh))
     G = w2 * Kv / (Kv - 1) * (np.eye(Kv) - np.ones((Kv, Kv)) / Kv)
-    return {"objective": float(_f(Kv, nv, lw, lh)), "classifier_gram": G,
+    return {"objective": f_star_value(Kv, nv, lw, lh), "classifier_gram": G,
             "logits": np.sqrt(lw / (nv * lh)) * G, "bias": np.zeros(Kv), "regime": "etf"}
 
 
