@@ -141,3 +141,140 @@ def test_evaluate_rejects_bad_shapes():
         obj.evaluate(p, [np.zeros((3, 5))], np.zeros((4, 6)))
     with pytest.raises(ProblemError, match="features"):
         obj.evaluate(p, [np.zeros((3, 4))], np.zeros((4, 5)))
+
+
+# ----------------------------------------------------------------------------- input the fault campaign sent
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(counts=bytearray(b"\x05\x05")), "counts"),
+    (dict(counts=b"\x05\x05"), "counts"),
+    (dict(counts=np.array([[5, 5]])), "counts"),
+    (dict(d=2.7), "d"),
+    (dict(counts=(5, 2.7)), "counts"),
+    (dict(lambda_W=np.array([[1e-3]])), "lambda_W"),
+    (dict(classifier=[[1, 2], ["a", "b"]]), "classifier"),
+    (dict(classifier=[[1, 2, 3], [4]]), "classifier"),
+    (dict(loss="mse", lambda_W=0.0, lambda_H=1e-3), "lambda_W"),   # mixed zero decay: no minimiser
+    (dict(loss="mse", lambda_W=1e-3, lambda_H=0.0), "lambda_H"),
+    (dict(classifier="orthogonal", counts=(2, 2, 2), d=2), "classifier"),
+])
+def test_nonsense_is_refused_with_the_field_named(kwargs, field):
+    base = dict(counts=(5, 5), d=4)
+    base.update(kwargs)
+    with pytest.raises(ProblemError) as info:
+        Problem(**base)
+    assert info.value.field == field
+
+
+def test_valid_input_of_other_types_is_accepted():
+    from fractions import Fraction
+
+    p = Problem(counts=(Fraction(6, 1), np.int64(3)), d=np.int32(4), lambda_W=np.array(1e-3), lambda_H=np.float32(2e-3))
+    assert p.counts == (6, 3) and p.lambda_W == (1e-3,) and isinstance(p.d, int)
+    q, scale = from_convention("hong_ling2023", counts=np.array([4, 2]), d=3, lambda_W=np.array([1e-3]),
+                               lambda_H=1e-3)
+    assert q.lambda_W == (2e-3,) and scale == 1.0
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    (dict(convention="nope"), "convention"),
+    (dict(convention=None), "convention"),
+    (dict(convention=3), "convention"),
+    (dict(counts="42"), "counts"),
+    (dict(counts=None), "counts"),
+    (dict(lambda_W="x"), "lambda_W"),
+    (dict(lambda_W=None), "lambda_W"),
+    (dict(lambda_H="1e-3"), "lambda_H"),
+    (dict(loss=3), "loss"),
+])
+def test_from_convention_bad_arguments_are_named(kwargs, field):
+    args = dict(convention="canonical", counts=(3, 2), d=2, lambda_W=1e-3, lambda_H=1e-3)
+    args.update(kwargs)
+    conv = args.pop("convention")
+    with pytest.raises(ProblemError) as info:
+        from_convention(conv, **args)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 0.0, -1.0, True, "0.5"])
+def test_convention_mse_scale_must_be_finite_positive(value):
+    with pytest.raises(ProblemError, match="mse_scale"):
+        ufm.Convention(mse_scale=value)
+
+
+def test_repr_names_the_geometry_not_the_matrix_and_dict_round_trip():
+    p = Problem.balanced(3, 4, 5, classifier="etf", loss="mse", bias="free")
+    assert "classifier='etf'" in repr(p) and "((" not in repr(p)
+    assert Problem.from_dict(p.to_dict()) == p
+    q = Problem(counts=(2, 2), d=2, classifier=np.eye(2))
+    assert "<2 x 2 matrix>" in repr(q) and Problem.from_dict(q.to_dict()) == q
+    m = Problem(counts=(2, 2, 2), d=3, loss="mixup-ce", lambda_W=5e-3, lambda_H=5e-3,
+                samples=ufm.MixupDesign(lams=(0.25, 0.5)))
+    assert Problem.from_dict(m.to_dict()) == m
+
+
+def test_too_deep_is_refused_before_any_work():
+    from ufm.limits import check_problem_size
+
+    with pytest.raises(ufm.ResourceError, match="depth"):
+        check_problem_size(Problem(counts=(2, 2), d=1, depth=10_000))
+
+
+def test_too_large_is_refused_with_what_is_needed():
+    from ufm.limits import check_problem_size, configure
+
+    configure(max_memory_gb=1.0)
+    try:
+        with pytest.raises(ufm.ResourceError, match="GiB"):
+            check_problem_size(Problem.balanced(3000, 100, 512))
+    finally:
+        configure()
+
+
+# ----------------------------------------------------------------------------- property-based
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+ANY = st.one_of(st.none(), st.booleans(), st.integers(-10, 10 ** 6), st.floats(allow_nan=True, allow_infinity=True),
+                st.text(max_size=4), st.binary(max_size=3), st.lists(st.integers(-2, 8), max_size=4),
+                st.lists(st.floats(-1, 1), max_size=3), st.tuples(st.integers(1, 5), st.integers(1, 5)),
+                st.fractions(), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(["counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b",
+                              "classifier"]), value=ANY)
+def test_problem_any_field_value_is_valid_or_one_named_error(field, value):
+    args = dict(counts=(3, 2), d=3, loss="mse", lambda_W=1e-3, lambda_H=1e-3)
+    args[field] = value
+    try:
+        Problem(**args)
+    except ufm.UfmError as e:
+        assert isinstance(e.field, str) and e.field
+    except Exception as e:  # pragma: no cover - the property under test
+        raise AssertionError(f"{field}={value!r} raised {type(e).__name__}: {e}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory",
+                              "learning_rate", "momentum", "stall_iters", "precision", "search", "reduce",
+                              "second_order", "escapes", "polish"]), value=ANY)
+def test_solver_options_any_value_is_valid_or_one_named_error(field, value):
+    try:
+        ufm.SolverOptions(**{field: value})
+    except ufm.OptionsError as e:
+        assert e.field == field
+    except Exception as e:  # pragma: no cover
+        raise AssertionError(f"{field}={value!r} raised {type(e).__name__}: {e}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["convention", "counts", "d", "lambda_W", "lambda_H", "lambda_b", "loss"]), value=ANY)
+def test_from_convention_any_value_is_valid_or_one_named_error(field, value):
+    args = dict(convention="hong_ling2023", counts=(3, 2), d=3, lambda_W=1e-3, lambda_H=1e-3, loss="mse")
+    args[field] = value
+    conv = args.pop("convention")
+    try:
+        from_convention(conv, **args)
+    except ufm.UfmError as e:
+        assert isinstance(e.field, str) and e.field
+    except Exception as e:  # pragma: no cover
+        raise AssertionError(f"{field}={value!r} raised {type(e).__name__}: {e}")

@@ -102,7 +102,7 @@ class Solution:
                                float("nan") if c is None else c.min_eigenvalue, e) for lab, r, c, e in records)
         so = None
         if curv is not None:
-            so = {"verdict": "saddle" if curv.verdict() == "saddle" else "no negative curvature",
+            so = {"verdict": "saddle" if run.status == Status.SADDLE else "no negative curvature",
                   "min_eigenvalue": curv.min_eigenvalue,
                   "max_eigenvalue": curv.max_eigenvalue, "steps": curv.steps}
         elif second_order_checked:
@@ -266,7 +266,9 @@ class Solution:
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         arrays = {f"W{m + 1}": W for m, W in enumerate(self.weights)}
-        arrays["columns"] = self.columns
+        arrays["H"] = self.features
+        if self.reduced:
+            arrays["columns"] = self.columns
         if self.bias is not None:
             arrays["b"] = self.bias
         arrays["class_means"] = self.class_means
@@ -294,10 +296,12 @@ class Solution:
         runs = tuple(RunRecord(r["label"], _num(r["objective"]), _num(r["grad_norm"]), _num(r["stationarity"]),
                                int(r["iterations"]), Status(r["status"]), _num(r["min_eigenvalue"]),
                                int(r["escapes"])) for r in meta["runs"])
-        return cls(problem=problem, weights=weights, columns=arrays["columns"], bias=arrays.get("b"),
+        reduced = bool(meta["reduced"]) and "columns" in arrays
+        return cls(problem=problem, weights=weights, columns=arrays["columns"] if reduced else arrays["H"],
+                   bias=arrays.get("b"),
                    objective=_num(meta["objective"]), grad_norm=_num(meta["grad_norm"]),
                    stationarity=_num(meta["stationarity"]), iterations=int(meta["iterations"]),
-                   status=Status(meta["status"]), runs=runs, reduced=bool(meta["reduced"]), method=meta["method"],
+                   status=Status(meta["status"]), runs=runs, reduced=reduced, method=meta["method"],
                    seed=int(meta["seed"]), wall_time=float(meta["wall_time"]), compile_time=meta.get("compile_time"),
                    options=meta.get("options") or {}, second_order=meta.get("second_order"),
                    search=meta.get("search"), certificate=meta.get("certificate"))

@@ -51,6 +51,10 @@ from ufm.solution import Solution
 
 #: the second-order check runs by default on problems with at most this many parameters (solved coordinates)
 SECOND_ORDER_MAX_PARAMS = 200_000
+#: at the end of a run, negative curvature below -SADDLE_RTOL * (largest eigenvalue) makes a saddle. The check
+#: does not project out the symmetries (``ufm.certificates`` does): their exact zero eigenvalues come out as
+#: rounding of the Hessian (up to ~1e-12 relative observed), which this threshold stays well above
+SADDLE_RTOL = 1e-9
 #: largest accepted iteration cap
 MAX_ITER_LIMIT = 10 ** 9
 MODES = ("auto", "always", "never")
@@ -315,13 +319,13 @@ def finish_run(program: Program, run: Run, options: SolverOptions, check: bool, 
         return run, None, 0
     run, curv = second_order_step(program, run, options, polish, seed)
     escapes = 0
-    while curv is not None and curv.verdict() == "saddle" and escapes < options.escapes:
+    while curv is not None and curv.verdict(SADDLE_RTOL) == "saddle" and escapes < options.escapes:
         escapes += 1
         new = escape_saddle(program, run, curv, options)
         if new is run:
             break
         run, curv = second_order_step(program, new, options, polish, seed)
-    if curv is not None and curv.verdict() == "saddle":
+    if curv is not None and curv.verdict(SADDLE_RTOL) == "saddle":
         run = run.with_status(Status.SADDLE)
     return run, curv, escapes
 

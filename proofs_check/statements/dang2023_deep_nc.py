@@ -4,7 +4,7 @@ pairwise orthogonal), balanced or not."""
 
 import numpy as np
 
-from proofs_check.core import Case, CaseResult, Statement, predicted_point, search_best
+from proofs_check.core import Case, CaseResult, Statement, predicted_point, refuted_by, search_best
 from proofs_check.statements._mse_cases import at_ratio
 from ufm.theory import PREDICTIONS
 
@@ -31,7 +31,7 @@ def check(case, seed):
         G = means.T @ means
         off = G - np.diag(np.diag(G))
         errors[f"offdiag_gram_layer{i + 1}"] = float(np.max(np.abs(off)) / np.max(np.abs(G)))
-    if best.objective < pred["objective"] * (1 - 1e-8):
+    if refuted_by(best.objective, pred["objective"]):
         return CaseResult(case.name, "refuted", "found a lower objective than the deep-NC point", errors,
                           counterexample={"parameters": p.to_dict(), "found": best.objective,
                                           "predicted": pred["objective"]})

@@ -3,7 +3,7 @@ threshold (W Hbar)_kk of the minority class jumps from 0 to (M-1)/M."""
 
 import numpy as np
 
-from proofs_check.core import Case, CaseResult, Statement, predicted_point, search_best
+from proofs_check.core import Case, CaseResult, Statement, predicted_point, refuted_by, search_best
 from proofs_check.statements._mse_cases import at_ratio
 from ufm.theory import PREDICTIONS
 
@@ -37,7 +37,7 @@ def check(case, seed):
     else:
         ok = found >= (M - 1) / M - EPS
         claim = f">= (M-1)/M = {(M - 1) / M:.4g} just above the threshold"
-    if best.objective < pred["objective"] * (1 - 1e-8):
+    if refuted_by(best.objective, pred["objective"]):
         return CaseResult(case.name, "refuted", f"found a lower objective {best.objective} < {pred['objective']}",
                           errors, counterexample={"parameters": p.to_dict(), "found_objective": best.objective,
                                                   "predicted_objective": pred["objective"]})

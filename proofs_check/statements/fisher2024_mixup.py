@@ -5,7 +5,7 @@ a learnable classifier."""
 import numpy as np
 
 import ufm
-from proofs_check.core import Case, CaseResult, Statement, search_best
+from proofs_check.core import Case, CaseResult, Statement, refuted_by, search_best
 from proofs_check.draws import log_uniform, rng
 from ufm.mixup import MixupDesign, mixed_columns
 from ufm.solver import solve
@@ -38,7 +38,7 @@ def check_fixed_point(case, seed):
     err = float(np.max(np.abs(sol.features[:, cols] - pred["mixed_features"])) / np.max(np.abs(pred["mixed_features"])))
     obj_err = abs(sol.objective - pred["objective"]) / pred["objective"]
     errors = {"feature_rel_err": err, "objective_rel_err": obj_err}
-    if sol.objective < pred["objective"] * (1 - 1e-10):
+    if refuted_by(sol.objective, pred["objective"], 1e-10):
         return CaseResult(case.name, "refuted", "solver found a lower objective than the fixed point", errors,
                           counterexample={"parameters": p.to_dict(), "found": sol.objective,
                                           "predicted": pred["objective"]})

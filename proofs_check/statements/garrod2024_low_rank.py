@@ -2,7 +2,7 @@
 CE UFM when K >= 4, M >= 3 (or K >= 6, M = 2): a strictly lower, low-rank solution exists."""
 
 import ufm
-from proofs_check.core import Case, CaseResult, Statement, geometry, search_best
+from proofs_check.core import Case, CaseResult, Statement, geometry, refuted_by, search_best
 from ufm.theory import dang2023, garrod2024
 
 ID = "garrod2024-low-rank"
@@ -22,7 +22,7 @@ def check(case, seed):
     best, _ = search_best(p, restarts=4, seed=seed)
     geo = geometry(best)
     errors = {"etf_value": etf, "found": best.objective, "margin": etf - best.objective, "rank": geo["rank"]}
-    if best.objective < etf * (1 - 1e-6) and geo["rank"] < p.K - 1:
+    if refuted_by(best.objective, etf, 1e-6) and geo["rank"] < p.K - 1:
         return CaseResult(case.name, "holds", f"found {best.objective:.10g} < ETF {etf:.10g} with rank "
                                               f"{geo['rank']} < K - 1", errors)
     return CaseResult(case.name, "inconclusive", "no solution below the ETF value found", errors)

@@ -1,10 +1,10 @@
-"""Master reduction (theory.md section 0): at an optimum of any linear UFM the layers are balanced and the
+"""Master reduction (docs/theory.md section 3): at an optimum of any linear UFM the layers are balanced and the
 objective equals the reduced value R(W Hbar) with the Schatten-2/(M+1) penalty."""
 
 import numpy as np
 
 import ufm
-from proofs_check.core import Case, CaseResult, Statement, search_best
+from proofs_check.core import Case, CaseResult, Statement, refuted_by, search_best
 from proofs_check.draws import log_uniform, rng
 from ufm.reduced import applicable as search_applicable
 from ufm.theory import master
@@ -33,7 +33,7 @@ def check(case, seed):
     Z = best.mean_logits
     R = master.reduced_value(p, Z, best.bias)
     errors = {"reduced_value_rel_err": abs(R - best.objective) / abs(best.objective), **master.balancedness_errors(best)}
-    if R < best.objective * (1 - 1e-8):  # the factorisation is not optimal for its own Z: a lower point exists
+    if refuted_by(R, best.objective):  # the factorisation is not optimal for its own Z: a lower point exists
         return CaseResult(case.name, "refuted", f"R(Z) = {R} < objective {best.objective}", errors,
                           counterexample={"parameters": p.to_dict(), "objective": best.objective, "R": R})
     bad = {k: v for k, v in errors.items() if v > 1e-6}
@@ -44,7 +44,7 @@ def check(case, seed):
 
 
 STATEMENT = Statement(
-    id=ID, citation="Master reduction (theory.md section 0; Zhu et al. 2021 for M = 1, Garrod & Keating 2024)",
+    id=ID, citation="Master reduction (docs/theory.md section 3; Zhu et al. 2021 for M = 1, Garrod & Keating 2024)",
     statement="At an optimum of a linear UFM the factorisation is balanced (lambda_{m+1} W_{m+1}^T W_{m+1} = "
               "lambda_m W_m W_m^T, lambda_1 W_1^T W_1 = lambda_H H H^T) and the objective equals "
               "loss(Z) + ((M+1)/2) Lambda sum_i sigma_i(Z D^{1/2})^{2/(M+1)}, Z = W Hbar",

@@ -27,9 +27,15 @@ def cases(full, seed):
     out.append(Case("K c = 0.98 (just below the threshold)", with_Kc(4, 3, 4, 0.98)))
     out.append(Case("K c = 1.02 (just above: W = H = 0)", with_Kc(4, 3, 4, 1.02)))
     out.append(Case("regularised bias (b* = 0)", with_Kc(3, 4, 3, 0.5, bias="regularized", lambda_b=1e-2)))
+    # small weight decay: f* ~ 1e-10, where absolute tolerances called a point 3.3 x above it optimal
+    out.append(Case("lambda = 1e-12 (f* ~ 2e-10)", ufm.Problem.balanced(4, 5, 4, loss="ce", lambda_W=1e-12,
+                                                                        lambda_H=1e-12)))
     if full:
         out.append(Case("K c = 1.5 (zero)", with_Kc(5, 2, 6, 1.5)))
         out.append(Case("d = K - 1", with_Kc(5, 3, 4, 0.6)))
+        for lam in (1e-6, 1e-8, 1e-10):
+            out.append(Case(f"lambda = {lam:.0e}", ufm.Problem.balanced(10, 1, 10, loss="ce", lambda_W=lam,
+                                                                        lambda_H=lam)))
     return out
 
 

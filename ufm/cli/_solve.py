@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 
-from ufm.problem import ProblemError
+from ufm.errors import FlagError, OptionsError, ProblemError
 
 DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none", lambda_w="5e-3",
                 lambda_h=5e-3, lambda_b=0.0)
@@ -101,12 +101,12 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
 
 @contextlib.contextmanager
 def flag_names():
-    """Re-raise a ProblemError under the name of the command-line flag that set the bad field."""
+    """Re-raise a Problem or solver-option error under the name of the command-line flag that set the field."""
     try:
         yield
-    except ProblemError as e:
+    except (ProblemError, OptionsError) as e:
         if e.field in FLAGS:
-            raise ProblemError(FLAGS[e.field], str(e).split(": ", 1)[1]) from None
+            raise FlagError(FLAGS[e.field], e.detail) from None
         raise
 
 
