@@ -178,9 +178,10 @@ def etf_gram(K: int) -> np.ndarray:
 def nc2_etf(X) -> float:
     """NC2 distance to a simplex ETF (Zhu et al. 2021, tding1/Neural-Collapse ``compute_ETF``, there for the
     classifier; rhubarbwu/neural-collapse ``simplex_etf_error`` for the centred means):
-    || X^T X/||X^T X||_F - (I - J/K)/sqrt(K-1) ||_F for the K columns of X. In [0, 2]; 0 iff the columns
-    form a simplex ETF up to rotation and scale; nan if X = 0. An orthogonal frame gives
-    sqrt(2 - 2 sqrt((K-1)/K)) (0.518 for K = 4), not 0."""
+    || X^T X/||X^T X||_F - (I - J/K)/sqrt(K-1) ||_F for the K columns of X. In [0, sqrt(2)] (both matrices
+    are positive semi-definite; sqrt(2) when all columns are parallel); 0 iff the columns form a simplex ETF
+    up to rotation and scale; nan if X = 0. An orthogonal frame gives sqrt(2 - 2 sqrt((K-1)/K)) (0.518 for
+    K = 4), not 0."""
     return gram_distance(X.T @ X, etf_gram(X.shape[1]))
 
 
