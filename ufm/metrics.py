@@ -1,25 +1,44 @@
 """Neural-collapse metrics (float64 numpy), each with its formula and source.
 
 Notation (theory.md section 7): features H in R^{d x N} with labels y_i in {0..K-1} (samples labelled -1,
-e.g. mixed samples, are left out of class statistics), class means mu_c, global mean mu_G, centred means
-Mc = [mu_c - mu_G] (d x K), classifier W in R^{K x d} (for a deep model the product of the layers after the
-features), bias b.
+e.g. mixed samples, are left out of class statistics), n_c samples in class c, class means mu_c, global
+mean mu_G, centred means Mc = [mu_c - mu_G] (d x K), classifier W in R^{K x d} (for a deep model the product
+of the layers after the features), bias b. Formulas, sources and the values at the optima ``ufm`` solves:
+``docs/metrics.md``.
 
 Global mean (``mean=``):
-- ``"weighted"``: mu_G = (1/N) sum_i h_i, count-weighted (Wu & Papyan 2024);
-- ``"unweighted"``: mu_G = (1/K) sum_c mu_c (Papyan, Han & Donoho 2020). They differ under imbalance.
+- ``"weighted"`` (default): mu_G = (1/N) sum_i h_i = sum_c (n_c/N) mu_c, the average of all samples. This is
+  the definition written in Papyan, Han & Donoho 2020 (mu_G = Ave_{i,c} h_{i,c}) and the one Zhu et al.
+  2021's code computes (tding1/Neural-Collapse, validate_NC.py: sum of all features / number of samples).
+- ``"unweighted"``: mu_G = (1/K) sum_c mu_c, the average of the class means. This is what the published
+  code computes: Papyan, Han & Donoho's notebook (neuralcollapse/neuralcollapse, ``muG = torch.mean(M,
+  dim=1)``), and Wu & Papyan 2024 (rhubarbwu/linguistic-collapse ``compute_means(weighted=False)``; the
+  ``neural_collapse`` library's ``MeanAccumulator.compute(weighted=False)`` default).
+The two agree for balanced counts and differ under imbalance.
+
+Standard deviations (``ddof=``, equinorm, equiangularity, UNC3): ``0`` (default) divides the sum of squared
+deviations by the number of values (numpy's default, population std); ``1`` divides by that number minus
+one (torch's default ``torch.std``, used by Papyan et al.'s notebook for the equinorm CoV and by Wu &
+Papyan 2024 for per-class statistics). For K values (norms, per-class cosines) ddof=1 is sqrt(K/(K-1))
+times ddof=0; for the P = K(K-1)/2 pairwise cosines it is sqrt(P/(P-1)) times, and undefined (nan) for
+K = 2, where there is a single pair.
 
 A quantity that is undefined at a degenerate point (e.g. every class mean equal, as at W = H = 0) is
-``nan``, never an exception and never a misleading number.
+``nan``, never an exception. Exception to know: NC4 at W = H = 0 is 0 (every logit and every distance
+ties, and both argmax and argmin pick class 0), not nan.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Optional
 
 import numpy as np
 
+from ufm import forward
+
 MEANS = ("weighted", "unweighted")
+DDOFS = (0, 1)
 
 
 def _check_mean(mean: str) -> None:
@@ -27,6 +46,24 @@ def _check_mean(mean: str) -> None:
         from ufm.problem import ProblemError
 
         raise ProblemError("mean", f"must be one of {list(MEANS)}, got {mean!r}")
+
+
+def _check_ddof(ddof) -> int:
+    """0 or 1 (a bool, a float or anything else is refused: ddof=True would silently mean 1)."""
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or int(ddof) not in DDOFS:
+        from ufm.problem import ProblemError
+
+        raise ProblemError("ddof", f"must be 0 (population std, numpy's default) or 1 (sample std, torch's "
+                                   f"default), got {ddof!r}")
+    return int(ddof)
+
+
+def _std(values, ddof: int) -> float:
+    """Standard deviation with ``ddof``; nan when fewer than ddof + 1 values (or any value is nan)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size <= ddof:
+        return float("nan")
+    return float(np.std(values, ddof=ddof))
 
 
 def _div(a, b):
@@ -50,13 +87,15 @@ def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted")
 
 
 def nc1(H, labels, mean: str = "weighted") -> float:
-    """NC1 = Tr(Sigma_W Sigma_B^+) / K (Papyan et al. 2020; Papyan's notebook omits the 1/K).
+    """NC1 = Tr(Sigma_W Sigma_B^+) / K (Papyan, Han & Donoho 2020; their notebook's ``Sw_invSb`` is
+    ``np.trace(Sw @ inv_Sb)`` without the 1/K; rhubarbwu ``covariance_ratio`` divides by K).
 
     Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, Sigma_B = (1/K) Mc Mc^T. Computed in the
     class-mean subspace: with the thin SVD Mc = U S V^T (d x K, rank r <= K - 1 by an explicit cut-off
     s_j > max(d, K) eps s_1), Tr(Sigma_W Sigma_B^+) / K = sum_{j<=r} u_j^T Sigma_W u_j / s_j^2 -- a sum of
     non-negative terms, so NC1 is never negative (the d x d pseudo-inverse in float32 of the PyTorch
-    peers produced negative values). nan when all class means coincide.
+    peers produced negative values). 0 iff every sample equals its class mean (within the mean subspace);
+    nan when all class means coincide.
     """
     _, _, centred, residual, _ = class_statistics(H, labels, mean=mean)
     U, s, _ = np.linalg.svd(centred, full_matrices=False)
@@ -71,7 +110,10 @@ def nc1(H, labels, mean: str = "weighted") -> float:
 
 def cdnv(H, labels) -> float:
     """Class-distance normalised variance (Galanti et al. 2022; Wu & Papyan 2024): the mean over pairs
-    c != c' of ((sigma_c^2 + sigma_c'^2) / 2) / ||mu_c - mu_c'||^2, sigma_c^2 = mean_{i in c} ||h_i - mu_c||^2."""
+    c != c' of ((sigma_c^2 + sigma_c'^2) / 2) / ||mu_c - mu_c'||^2, sigma_c^2 = mean_{i in c} ||h_i - mu_c||^2
+    (rhubarbwu ``variability_cdnv`` with ``dist_exp=1``; Wu & Papyan's analysis passes ``dist_exp=2``).
+    Independent of the global mean. >= 0; 0 iff within-class variability is 0; nan if two class means
+    coincide."""
     means, _, _, residual, labels = class_statistics(H, labels)
     K = means.shape[1]
     var = np.array([np.mean(np.sum(residual[:, labels == c] ** 2, axis=0)) for c in range(K)])
@@ -91,26 +133,34 @@ def _cosines(X):
     return G[np.triu_indices(X.shape[1], 1)]
 
 
-def equinorm(X) -> float:
-    """NC2 equinorm: std / mean of the column norms of X (Papyan et al. 2020); 0 for equal norms."""
+def equinorm(X, ddof: int = 0) -> float:
+    """NC2 equinorm: coefficient of variation Std_c(||x_c||) / Avg_c(||x_c||) of the K column norms of X
+    (Papyan, Han & Donoho 2020; their notebook's ``norm_M_CoV`` / ``norm_W_CoV`` use ``torch.std``,
+    i.e. ddof=1). 0 iff the norms are equal; nan if the mean norm is 0 (or ddof=1 with one column)."""
+    ddof = _check_ddof(ddof)
     norms = np.linalg.norm(X, axis=0)
-    return _div(np.std(norms), np.mean(norms))
+    return _div(_std(norms, ddof), np.mean(norms))
 
 
-def equiangularity(X) -> float:
-    """NC2 equiangularity: std of the pairwise cosines of the columns of X (Papyan et al. 2020)."""
-    return float(np.std(_cosines(X)))
+def equiangularity(X, ddof: int = 0) -> float:
+    """NC2 equiangularity: Std_{c<c'} cos(x_c, x_c') over the P = K(K-1)/2 pairs of columns of X (Papyan,
+    Han & Donoho 2020; their notebook does not compute it). 0 iff all pairwise angles are equal
+    (a simplex ETF, but also e.g. an orthogonal frame); nan if a column is 0, or for ddof=1 when K = 2."""
+    ddof = _check_ddof(ddof)
+    return _std(_cosines(X), ddof)
 
 
 def max_angle(X) -> float:
-    """NC2 maximal angle: mean over pairs of |cos(x_c, x_c') + 1/(K-1)| (Papyan et al. 2020); 0 for a simplex."""
+    """NC2 maximal angle: Avg_{c != c'} |cos(x_c, x_c') + 1/(K-1)| (Papyan, Han & Donoho 2020; the
+    notebook's ``coherence``). 0 iff every pairwise cosine is -1/(K-1) (a simplex ETF); nan if a column is 0."""
     K = X.shape[1]
     return float(np.mean(np.abs(_cosines(X) + 1.0 / (K - 1))))
 
 
 def gram_distance(G, G_pred) -> float:
     """|| G/||G||_F - G_pred/||G_pred||_F ||_F: distance between normalised Gram matrices (0 = same shape up
-    to scale). Use it for non-ETF predictions (orthogonal frame, unequal lengths, SELI)."""
+    to scale, at most 2). Use it for non-ETF predictions (orthogonal frame, unequal lengths, SELI). nan if
+    either Gram matrix is 0."""
     G, G_pred = np.asarray(G, float), np.asarray(G_pred, float)
     if G.shape != G_pred.shape:
         from ufm.problem import ProblemError
@@ -128,31 +178,43 @@ def etf_gram(K: int) -> np.ndarray:
 
 
 def nc2_etf(X) -> float:
-    """Zhu et al. 2021: || X^T X/||X^T X||_F - (I - J/K)/sqrt(K-1) ||_F for the K columns of X."""
+    """NC2 distance to a simplex ETF (Zhu et al. 2021, tding1/Neural-Collapse ``compute_ETF``, there for the
+    classifier; rhubarbwu/neural-collapse ``simplex_etf_error`` for the centred means):
+    || X^T X/||X^T X||_F - (I - J/K)/sqrt(K-1) ||_F for the K columns of X. In [0, sqrt(2)] (both matrices
+    are positive semi-definite; sqrt(2) when all columns are parallel); 0 iff the columns form a simplex ETF
+    up to rotation and scale; nan if X = 0. An orthogonal frame gives sqrt(2 - 2 sqrt((K-1)/K)) (0.518 for
+    K = 4), not 0."""
     return gram_distance(X.T @ X, etf_gram(X.shape[1]))
 
 
 def nc3(W, centred) -> float:
-    """NC3 self-duality (Papyan et al. 2020): || W^T/||W||_F - Mc/||Mc||_F ||_F^2."""
+    """NC3 self-duality (Papyan, Han & Donoho 2020; notebook ``W_M_dist``):
+    || W^T/||W||_F - Mc/||Mc||_F ||_F^2. In [0, 4]; 0 iff W^T is a positive multiple of Mc; nan if W = 0 or
+    Mc = 0. (Zhu et al. 2021 and rhubarbwu ``self_duality_error`` use a different NC3, the distance of
+    W Mc/||W Mc||_F to (I - J/K)/sqrt(K-1).)"""
     a, b = np.linalg.norm(W), np.linalg.norm(centred)
     if a == 0 or b == 0:
         return float("nan")
     return float(np.linalg.norm(W.T / a - centred / b) ** 2)
 
 
-def unc3(W, centred) -> float:
-    """Uniform duality UNC3 (Wu & Papyan 2024): std over classes of cos(w_c, mu_c - mu_G) -- same-class
-    cosines only (nc-toolbox mixes in cross-class cosines, a bug)."""
+def unc3(W, centred, ddof: int = 0) -> float:
+    """Uniform duality UNC3 (Wu & Papyan 2024): Std_c cos(w_c, mu_c - mu_G) over the K classes -- same-class
+    cosines only (nc-toolbox mixes in cross-class cosines, a bug). Wu & Papyan's code takes ``torch.std``
+    (ddof=1) of these cosines. 0 iff every classifier row makes the same angle with its centred mean (not
+    only at W^T ~ Mc); nan if a row of W or a centred mean is 0."""
+    ddof = _check_ddof(ddof)
     nw, nm = np.linalg.norm(W, axis=1), np.linalg.norm(centred, axis=0)
     if np.any(nw == 0) or np.any(nm == 0):
         return float("nan")
     cos = np.sum(W * centred.T, axis=1) / (nw * nm)
-    return float(np.std(cos))
+    return _std(cos, ddof)
 
 
 def nc4(H, labels, W, b=None, means=None) -> float:
-    """NC4 (Papyan et al. 2020): share of labelled samples where the classifier's decision argmax_c(W h + b)_c
-    (bias included) differs from the nearest class mean argmin_c ||h - mu_c||."""
+    """NC4 (Papyan, Han & Donoho 2020; notebook ``NCC_mismatch``): share of labelled samples where the
+    classifier's decision argmax_c(W h + b)_c (bias included) differs from the nearest class mean
+    argmin_c ||h - mu_c||. In [0, 1]. Ties go to the lowest class index, so at W = H = 0 it is 0, not nan."""
     H = np.asarray(H, float)
     labels = np.asarray(labels)
     if means is None:
@@ -165,8 +227,10 @@ def nc4(H, labels, W, b=None, means=None) -> float:
 
 def gnc2(centred) -> float:
     """GNC2 hyperspherical uniformity (Liu et al. 2023; Wu & Papyan 2024): mean over pairs c != c' of
-    log(1 / ||muhat_c - muhat_c'||) with muhat_c = (mu_c - mu_G)/||mu_c - mu_G||. Lower is more uniform;
-    the simplex ETF attains the minimum -log(sqrt(2K/(K-1)))."""
+    log(1 / ||muhat_c - muhat_c'||) with muhat_c = (mu_c - mu_G)/||mu_c - mu_G|| (the mean of rhubarbwu
+    ``kernel_stats(..., kernel=log_kernel)``). Lower is more uniform; the simplex ETF attains the minimum
+    -log(sqrt(2K/(K-1))), so "collapsed" is that value, not 0; inf if two directions coincide; nan if a
+    centred mean is 0."""
     norms = np.linalg.norm(centred, axis=0)
     if np.any(norms == 0):
         return float("nan")
@@ -186,28 +250,31 @@ def procrustes_distance(A, B) -> float:
     return _div(np.linalg.norm(A - B @ (U @ Vt)), np.linalg.norm(A))
 
 
-def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=None) -> dict:
+def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=None, ddof: int = 0) -> dict:
     """All metrics of one layer: features H (d x N) with labels, classifier W (K x d), bias b.
 
     Keys: nc1, cdnv, nc2_equinorm_means, nc2_equinorm_classifier, nc2_equiangular (centred means),
     nc2_equiangular_classifier, nc2_maxangle (centred means), nc2_etf (classifier Gram vs ETF),
     nc2_etf_means, nc3, unc3, nc4, gnc2, and nc2_gram (distance of W W^T to ``predicted_gram``) when given.
+    ``mean``: the global mean (module docstring); ``ddof``: 0 or 1, for the standard deviations of the
+    equinorm, equiangularity and UNC3 metrics.
     """
     _check_mean(mean)
+    ddof = _check_ddof(ddof)
     W = np.asarray(W, float)
     means, _, centred, _, _ = class_statistics(H, labels, K=W.shape[0], mean=mean)
     out = {
         "nc1": nc1(H, labels, mean=mean),
         "cdnv": cdnv(H, labels),
-        "nc2_equinorm_means": equinorm(centred),
-        "nc2_equinorm_classifier": equinorm(W.T),
-        "nc2_equiangular": equiangularity(centred),
-        "nc2_equiangular_classifier": equiangularity(W.T),
+        "nc2_equinorm_means": equinorm(centred, ddof),
+        "nc2_equinorm_classifier": equinorm(W.T, ddof),
+        "nc2_equiangular": equiangularity(centred, ddof),
+        "nc2_equiangular_classifier": equiangularity(W.T, ddof),
         "nc2_maxangle": max_angle(centred),
         "nc2_etf": nc2_etf(W.T),
         "nc2_etf_means": nc2_etf(centred),
         "nc3": nc3(W, centred),
-        "unc3": unc3(W, centred),
+        "unc3": unc3(W, centred, ddof),
         "nc4": nc4(H, labels, W, b, means=means),
         "gnc2": gnc2(centred),
     }
@@ -216,11 +283,14 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
     return out
 
 
-def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, per_layer: bool = True) -> dict:
+def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, per_layer: bool = True,
+                     ddof: int = 0) -> dict:
     """Metrics of a :class:`ufm.solution.Solution`: those of the features against the product classifier
     W_M..W_1 (with the bias), and for depth M > 1 under ``"per_layer"`` one dict per layer m = 1..M: the
     features entering layer m, W_{m-1}..W_1 H, against the classifier W_M..W_m (deep neural collapse,
-    Dang et al. 2023)."""
+    Dang et al. 2023). ``mean`` and ``ddof`` as in :func:`nc_metrics`, passed to every layer."""
+    _check_mean(mean)
+    ddof = _check_ddof(ddof)
     labels = solution.problem.labels()
     K = solution.problem.K
     missing = [k for k in range(K) if not np.any(labels == k)]
@@ -230,18 +300,15 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
                 "gnc2")
         out = {k: float("nan") for k in keys}
         out["nc2_etf"] = nc2_etf(solution.product.T)
-        out["nc2_equinorm_classifier"] = equinorm(solution.product.T)
+        out["nc2_equinorm_classifier"] = equinorm(solution.product.T, ddof)
         out["note"] = f"classes {missing} have no single-class samples: class statistics undefined"
         return out
     out = nc_metrics(solution.features, labels, solution.product, solution.bias, mean=mean,
-                     predicted_gram=predicted_gram)
+                     predicted_gram=predicted_gram, ddof=ddof)
     if per_layer and len(solution.weights) > 1:
         layers = []
         feats = solution.layer_features
-        for m in range(len(solution.weights)):
-            W = solution.weights[m]
-            for Wn in solution.weights[m + 1:]:
-                W = Wn @ W
-            layers.append(nc_metrics(feats[m], labels, W, solution.bias, mean=mean))
+        for H_m, W_after in zip(feats, forward.classifiers_after(solution.weights)):
+            layers.append(nc_metrics(H_m, labels, W_after, solution.bias, mean=mean, ddof=ddof))
         out["per_layer"] = layers
     return out
