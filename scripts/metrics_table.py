@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python scripts/metrics_table.py          # ~30 s on a laptop CPU, prints Markdown
 
-Each column is a ``ufm.solve.solve`` of the stated problem (M = 1 cases certified by
-``ufm.certify.certify``), its metrics by ``Solution.metrics()`` (weighted global mean, ddof 0). Values with
+Each column is a ``ufm.solve`` of the stated problem (M = 1 cases certified by
+``ufm.certify``), its metrics by ``Solution.metrics()`` (weighted global mean, ddof 0). Values with
 |v| < ZERO are printed as 0; the largest such |v| is printed under the table. The orthogonal-frame table
 is the closed form sqrt(2 - 2 sqrt((K-1)/K)) (nc2_etf) and its square (nc3), cross-checked against a solve
 for every K listed.
@@ -47,9 +47,9 @@ def fmt(v, small):
 
 def main():
     ufm.enable_x64()
-    from ufm.certify import certify
+    from ufm.certificates import certify
     from ufm.metrics import nc_metrics
-    from ufm.solve import solve
+    from ufm.solver import solve
     from ufm.theory.convex_oracle import seli_classifier_gram
 
     cols, notes, sols = {}, [], {}

@@ -213,7 +213,7 @@ def test_bad_ddof_raises_problem_error(bad):
 
 
 def test_solution_metrics_passes_ddof_to_every_layer():
-    from ufm.solve import solve
+    from ufm.solver import solve
 
     p = ufm.Problem(counts=(6, 2, 1), d=3, depth=2, loss="ce", lambda_W=5e-3, lambda_H=5e-3)
     sol = solve(p, restarts=2, init_scale=0.5)

@@ -43,7 +43,7 @@ DDOFS = (0, 1)
 
 def _check_mean(mean: str) -> None:
     if mean not in MEANS:
-        from ufm.problem import ProblemError
+        from ufm.errors import ProblemError
 
         raise ProblemError("mean", f"must be one of {list(MEANS)}, got {mean!r}")
 
@@ -51,7 +51,7 @@ def _check_mean(mean: str) -> None:
 def _check_ddof(ddof) -> int:
     """0 or 1 (a bool, a float or anything else is refused: ddof=True would silently mean 1)."""
     if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or int(ddof) not in DDOFS:
-        from ufm.problem import ProblemError
+        from ufm.errors import ProblemError
 
         raise ProblemError("ddof", f"must be 0 (population std, numpy's default) or 1 (sample std, torch's "
                                    f"default), got {ddof!r}")
@@ -163,7 +163,7 @@ def gram_distance(G, G_pred) -> float:
     either Gram matrix is 0."""
     G, G_pred = np.asarray(G, float), np.asarray(G_pred, float)
     if G.shape != G_pred.shape:
-        from ufm.problem import ProblemError
+        from ufm.errors import ProblemError
 
         raise ProblemError("predicted_gram", f"must have shape {G.shape}, got {G_pred.shape}")
     a, b = np.linalg.norm(G), np.linalg.norm(G_pred)
