@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module ``ufm/cli/_<name>.py`` exposing ``register(subparsers)`` (adds its
 parser and sets ``func``) so the pieces stay independent. Bad flags exit with status 2 and a one-line
-message; errors raised by validation (``ProblemError``) exit with status 2 and the message, never a
+message; errors raised by validation (``ufm.errors.UfmError``) exit with status 2 and the message, never a
 traceback.
 """
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from ufm import enable_x64
-    from ufm.problem import ProblemError
+    from ufm.errors import UfmError
 
     enable_x64()  # the command line always verifies in float64 (stated in the README)
     parser = build_parser()
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except ProblemError as e:
+    except UfmError as e:
         print(f"ufm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ufm.problem import ProblemError
+from ufm.errors import FlagError
 
 
 def register(sub) -> None:
@@ -39,19 +39,19 @@ def _host_devices() -> None:
 
 def run(args) -> int:
     if args.chunk_size < 1:
-        raise ProblemError("--chunk-size", f"must be an integer >= 1, got {args.chunk_size}")
-    _host_devices()
-    import jax
-
+        raise FlagError("--chunk-size", f"must be an integer >= 1, got {args.chunk_size}")
     from ufm.sweep import load_spec, merge, run_sweep, summarize
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec)  # a malformed spec: one line, before anything else is printed
+    _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
+    import jax
+
     process_id, num_processes = 0, 1
     if args.coordinator:
         if args.num_processes is None or args.process_id is None:
-            raise ProblemError("--coordinator", "needs --num-processes and --process-id")
+            raise FlagError("--coordinator", "needs --num-processes and --process-id")
         if not (0 <= args.process_id < args.num_processes):
-            raise ProblemError("--process-id", f"must be in 0..{args.num_processes - 1}, got {args.process_id}")
+            raise FlagError("--process-id", f"must be in 0..{args.num_processes - 1}, got {args.process_id}")
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
         process_id, num_processes = jax.process_index(), jax.process_count()

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from ufm import objective as obj
-from ufm.problem import ProblemError
+from ufm.errors import FlagError, ProblemError
 from ufm.solution import Solution
 from ufm.solve import SolverOptions
 from ufm.sweep import store
@@ -206,7 +206,7 @@ def _check_or_write_meta(spec: SweepSpec, out: Path) -> None:
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         if old.get("spec_hash") != meta["spec_hash"]:
-            raise ProblemError("--out", f"{out} holds results of a different spec (hash {old.get('spec_hash')} != "
+            raise FlagError("--out", f"{out} holds results of a different spec (hash {old.get('spec_hash')} != "
                                         f"{meta['spec_hash']}); use another directory")
         return
     import uuid
