@@ -1,7 +1,9 @@
 """The sweep engine: expand a spec, skip what is done, solve the rest in batches, write chunks, merge.
 
-Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``method``, every axis value, the problem
-(``K``, ``N``, ``counts``, ``d``, ``depth``, ``loss``, ``bias``, ``lambda_W``, ``lambda_H``, ``lambda_b``),
+Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``method``, the point's axis values
+(``axes_json``, always, and a typed ``axis_<name>`` for every axis whose values have one type), the problem
+(``K``, ``N``, ``counts`` (list), ``d``, ``depth``, ``loss``, ``bias``, ``lambda_W`` (list, one per layer),
+``lambda_W0``, ``lambda_H``, ``lambda_b``),
 ``objective``, ``status``, ``grad_norm``, ``iterations``, the scalar metrics (``nc1``, ``nc2_etf``, ``nc3``,
 ``nc4``, ...), ``diag_WHbar`` (list) and ``diag_WHbar_min``, and for each prediction ``pred_<name>_objective``
 plus its errors ``pred_<name>_<error>``. With ``search = true`` each point has one more row, restart index
@@ -62,16 +64,31 @@ class Progress:
             print(file=sys.stderr)
 
 
-def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int) -> dict:
-    row = {"point_id": pid, "restart": restart, "seed": seed}
+def _axis_cell(kind: str, v):
+    if kind == "float":
+        return float(v)
+    if kind == "list<float>":
+        return [float(x) for x in v]
+    return v
+
+
+def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int, types: Optional[dict] = None) -> dict:
+    """The key and the axis values of a row, stored type-stably whatever the values: ``axes_json`` (the point as
+    JSON, always) and a typed ``axis_<name>`` column for each axis whose values all have one type
+    (``SweepSpec.axis_types``; a mixed axis such as ``d = [3, "x"]`` has only the JSON)."""
+    types = spec.axis_types() if types is None else types
+    row = {"point_id": pid, "restart": restart, "seed": seed,
+           "axes_json": json.dumps(point, sort_keys=True, default=str)}
     for k, v in point.items():
-        row[f"axis_{k}"] = v if not isinstance(v, list) else json.dumps(v)
+        if types.get(k) is not None:
+            row[f"axis_{k}"] = _axis_cell(types[k], v)
     return row
 
 
 def _problem_columns(p) -> dict:
-    return {"K": p.K, "N": p.N, "counts": json.dumps(list(p.counts)), "d": p.d, "depth": p.depth, "loss": p.loss,
-            "bias": p.bias, "lambda_W": float(p.lambda_W[0]), "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    return {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
+            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
+            "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
 
 
 def _result_columns(spec: SweepSpec, problem, run) -> dict:
@@ -118,6 +135,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
                             restarts=1, search="never")
     points = spec.points()
     R = spec.restarts
+    types = spec.axis_types()
     done = store.done_keys(out)
     mine = [(pid, pt) for pid, pt in enumerate(points) if pid % num_processes == process_id]
     rows_per_point = R + (1 if spec.search else 0)  # restart index R: the reduced-search row
@@ -134,7 +152,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
         try:
             problem = spec.problem(pt)
         except (ProblemError, TypeError, ValueError) as e:
-            invalid_rows.append({**_row_base(spec, pid, pt, r, seed), "status": "invalid", "error": str(e)})
+            invalid_rows.append({**_row_base(spec, pid, pt, r, seed, types), "status": "invalid", "error": str(e)})
             continue
         if r == R:
             searches.append((pid, pt, r, seed, problem))
@@ -158,7 +176,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
                 runs = [None] * len(chunk)
                 err = f"{type(e).__name__}: {e}"
             for (pid, pt, r, seed, p), run in zip(chunk, runs):
-                row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": options.method}
+                row = {**_row_base(spec, pid, pt, r, seed, types), **_problem_columns(p), "method": options.method}
                 if run is None:
                     row.update({"status": "failed", "error": err})
                 else:
@@ -173,7 +191,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
     for start in range(0, len(searches), chunk_size):
         rows = []
         for pid, pt, r, seed, p in searches[start:start + chunk_size]:
-            row = {**_row_base(spec, pid, pt, r, seed), **_problem_columns(p), "method": "reduced-search"}
+            row = {**_row_base(spec, pid, pt, r, seed, types), **_problem_columns(p), "method": "reduced-search"}
             try:
                 from ufm.certify import reduced_search, search_applicable
 
