@@ -23,6 +23,8 @@ def register(sub) -> None:
                    help="jax.distributed coordinator address (multi-process runs)")
     p.add_argument("--num-processes", type=int, help="number of processes (with --coordinator)")
     p.add_argument("--process-id", type=int, help="this process's id (with --coordinator)")
+    p.add_argument("--wait", action="store_true", help="if another sweep is writing into DIR, wait for it to finish "
+                                                       "(default: refuse at once, naming its pid)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -40,22 +42,59 @@ def _host_devices() -> None:
 def run(args) -> int:
     if args.chunk_size < 1:
         raise FlagError("--chunk-size", f"must be an integer >= 1, got {args.chunk_size}")
-    from ufm.sweep import load_spec, merge, run_sweep, summarize
+    if args.devices is not None and args.devices < 1:
+        raise FlagError("--devices", f"must be an integer >= 1, got {args.devices}")
+    from ufm.sweep import load_spec
 
     spec = load_spec(args.spec)  # a malformed spec: one line, before anything else is printed
-    _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
-    import jax
+    out = Path(args.out)
+    try:
+        return _run(args, spec, out)
+    except OSError as e:  # disk full, read-only or vanished folder: one line; finished chunks are kept
+        what = f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else "")
+        print(f"ufm sweep: error: cannot write the results in {out} ({what}); every finished chunk is kept: fix "
+              "this and rerun the same command to resume", file=sys.stderr)
+        return 1
 
-    process_id, num_processes = 0, 1
+
+def _run(args, spec, out: Path) -> int:
+    from contextlib import nullcontext
+
+    from ufm.sweep import store
+
+    process_id = 0
     if args.coordinator:
         if args.num_processes is None or args.process_id is None:
             raise FlagError("--coordinator", "needs --num-processes and --process-id")
         if not (0 <= args.process_id < args.num_processes):
             raise FlagError("--process-id", f"must be in 0..{args.num_processes - 1}, got {args.process_id}")
+        process_id = args.process_id
+    out.mkdir(parents=True, exist_ok=True)
+
+    def waiting(holder: str) -> None:
+        print(f"ufm sweep: {out} is in use by another sweep ({holder}); waiting for it (--wait)", file=sys.stderr,
+              flush=True)
+
+    # process 0 holds DIR/.lock for the whole run (solves and merge), taken before anything else is printed;
+    # it deletes what dead writers left before anyone starts writing
+    with store.folder_lock(out, wait=args.wait, on_wait=waiting) if process_id == 0 else nullcontext():
+        if process_id == 0:
+            store.clean_orphans(out)
+        return _locked_run(args, spec, out)
+
+
+def _locked_run(args, spec, out: Path) -> int:
+    _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
+    import jax
+
+    from ufm.sweep import merge, run_sweep, summarize
+
+    process_id, num_processes = 0, 1
+    if args.coordinator:
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
         process_id, num_processes = jax.process_index(), jax.process_count()
-    out = Path(args.out)
+        _wait_for_all(out, process_id, num_processes, "ufm_sweep_start")  # process 0 has cleaned
     summary = run_sweep(spec, out, chunk_size=args.chunk_size, process_id=process_id, num_processes=num_processes,
                         progress=not args.quiet, inner=args.inner, devices=args.devices)
     if num_processes > 1:
@@ -67,16 +106,17 @@ def run(args) -> int:
         print(f"this run: {summary.get('rows_computed', 0)} rows computed, {summary.get('rows_skipped', 0)} "
               f"already done, {summary.get('seconds', 0.0):.1f} s")
     if num_processes > 1:
-        _wait_for_all(out, process_id, num_processes)  # the others stay up until the merge is written
+        _wait_for_all(out, process_id, num_processes, "ufm_sweep_merged")  # the others stay up until the merge
         jax.distributed.shutdown()
     return 0
 
 
-def _wait_for_all(out: Path, process_id: int, num_processes: int, timeout: float = 24 * 3600.0) -> None:
+def _wait_for_all(out: Path, process_id: int, num_processes: int, name: str = "ufm_sweep_done",
+                  timeout: float = 24 * 3600.0) -> None:
     """A barrier of JAX's distributed runtime (the coordination service's ``wait_at_barrier``): every process
     has written its chunks before process 0 merges, and nobody exits (and shuts the runtime down) while
     another is still working."""
     from jax._src import distributed
 
     client = distributed.global_state.client
-    client.wait_at_barrier("ufm_sweep_done", int(timeout * 1000))
+    client.wait_at_barrier(name, int(timeout * 1000))

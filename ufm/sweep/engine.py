@@ -19,6 +19,7 @@ Several processes: each takes the points with ``point_id % num_processes == proc
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ class Progress:
     def close(self) -> None:
         if self.enabled:
             print(file=sys.stderr)
+            self.enabled = False
 
 
 def _axis_cell(kind: str, v):
@@ -125,24 +127,63 @@ def _result_columns(spec: SweepSpec, problem, run) -> dict:
 
 def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: int = 0, num_processes: int = 1,
               progress: bool = True, inner: Optional[str] = None, devices: Optional[int] = None,
-              stop_after: Optional[int] = None) -> dict:
+              stop_after: Optional[int] = None, wait: bool = False) -> dict:
     """Run (or resume) ``spec`` into ``out``; returns a summary dict. ``stop_after`` (testing) stops after that
-    many chunks without merging, as an interruption would."""
+    many chunks without merging, as an interruption would.
+
+    Process 0 holds the folder lock (``store.folder_lock``) for the run: another sweep on ``out`` raises
+    FlagError naming its pid, or with ``wait`` waits for it. A single process that takes the lock first deletes
+    the temporaries that dead writers left (``store.clean_orphans``); several processes (``num_processes >
+    1``) rely on the command line, which cleans before they all start."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if process_id != 0:
+        return _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after,
+                          locked=False)
+    with store.folder_lock(out, wait=wait, on_wait=_announce_wait(out) if progress else None) as first:
+        if first and num_processes == 1:
+            store.clean_orphans(out)
+        return _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after,
+                          locked=True)
+
+
+def _announce_wait(out: Path):
+    def announce(holder: str) -> None:
+        print(f"ufm sweep: {out} is in use by another sweep ({holder}); waiting for it (--wait)", file=sys.stderr,
+              flush=True)
+    return announce
+
+
+def _set_aside(path: Path, error: Exception) -> None:
+    """An unreadable chunk (with the lock held): renamed out of the way, its rows are computed again."""
+    aside = path.with_name("unreadable-" + path.name)
+    os.replace(path, aside)
+    print(f"ufm sweep: warning: chunk {path.name} is unreadable ({type(error).__name__}); moved to {aside.name}, "
+          "its rows are computed again", file=sys.stderr)
+
+
+def _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after, locked):
     _check_or_write_meta(spec, out)
     options = SolverOptions(**{k: v for k, v in spec.solver.items() if k not in ("restarts", "search")},
                             restarts=1, search="never")
     points = spec.points()
     R = spec.restarts
     types = spec.axis_types()
-    done = store.done_keys(out)
+    done = store.done_keys(out, on_bad=_set_aside if locked else None)
     mine = [(pid, pt) for pid, pt in enumerate(points) if pid % num_processes == process_id]
     rows_per_point = R + (1 if spec.search else 0)  # restart index R: the reduced-search row
     todo = [(pid, pt, r) for pid, pt in mine for r in range(rows_per_point) if (pid, r) not in done]
     total_mine = len(mine) * rows_per_point
     bar = Progress(total_mine, total_mine - len(todo), enabled=progress)
+    try:
+        return _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner, devices, stop_after,
+                        total_mine)
+    finally:
+        bar.close()  # also on errors: the error line starts on a line of its own
 
+
+def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner, devices, stop_after, total_mine):
+    R = spec.restarts
     # invalid points become rows at once; valid ones are grouped by static key (one compilation per group)
     groups: dict = {}
     searches = []
@@ -186,7 +227,6 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
             chunks_written += 1
             bar.update(len(rows))
             if stop_after is not None and chunks_written >= stop_after:
-                bar.close()
                 return {"stopped": True}
     for start in range(0, len(searches), chunk_size):
         rows = []
@@ -208,9 +248,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: i
         store.write_chunk(out, rows, f"p{process_id}-search")
         chunks_written += 1
         if stop_after is not None and chunks_written >= stop_after:
-            bar.close()
             return {"stopped": True}
-    bar.close()
     elapsed = time.perf_counter() - t0
     return {"rows_computed": len(todo), "rows_skipped": total_mine - len(todo), "seconds": elapsed,
             "groups": len(groups)}
@@ -222,17 +260,18 @@ def _check_or_write_meta(spec: SweepSpec, out: Path) -> None:
     meta_path = out / "meta.json"
     meta = {"spec_hash": spec.hash(), "ufm_version": __version__, "jax_version": jax.__version__}
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        if old.get("spec_hash") != meta["spec_hash"]:
-            raise FlagError("--out", f"{out} holds results of a different spec (hash {old.get('spec_hash')} != "
-                                        f"{meta['spec_hash']}); use another directory")
+        try:
+            old = json.loads(meta_path.read_text())
+            old_hash = old.get("spec_hash")
+        except (ValueError, AttributeError, UnicodeDecodeError) as e:
+            raise FlagError("--out", f"{meta_path} is unreadable ({type(e).__name__}), so the results in {out} "
+                                     "cannot be matched to a spec; restore it or use another directory") from None
+        if old_hash != meta["spec_hash"]:
+            raise FlagError("--out", f"{out} holds results of a different spec (hash {old_hash} != "
+                                     f"{meta['spec_hash']}); use another directory")
         return
-    import uuid
-
     for name, text in (("spec.toml", spec.source), ("meta.json", json.dumps(meta, indent=1))):
-        tmp = out / f".tmp-{uuid.uuid4().hex}-{name}"  # unique: several processes may write at once
-        tmp.write_text(text)
-        tmp.replace(out / name)
+        store.write_text_atomic(out / name, text)  # unique temporaries: several processes may write at once
 
 
 def summarize(df) -> str:
