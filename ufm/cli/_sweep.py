@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -23,20 +24,27 @@ def register(sub) -> None:
                    help="jax.distributed coordinator address (multi-process runs)")
     p.add_argument("--num-processes", type=int, help="number of processes (with --coordinator)")
     p.add_argument("--process-id", type=int, help="this process's id (with --coordinator)")
+    p.add_argument("--max-points", type=int, metavar="N",
+                   help="refuse grids of more than N points (default: the spec's [sweep] max_points, else 1000000)")
+    p.add_argument("--max-memory-gb", type=float, metavar="GB",
+                   help="refuse sweeps whose largest batch needs more than GB gigabytes (estimated; default: the "
+                        "spec's [sweep] max_memory_gb, else half the machine's RAM)")
     p.add_argument("--wait", action="store_true", help="if another sweep is writing into DIR, wait for it to finish "
                                                        "(default: refuse at once, naming its pid)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def _host_devices() -> None:
-    """One host device per core for the CPU backend, unless XLA_FLAGS already says otherwise (announced)."""
+def _host_devices() -> str:
+    """One host device per core for the CPU backend, unless XLA_FLAGS already says otherwise; returns the line
+    that announces it ("" if XLA_FLAGS was set), printed when the first solve starts."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        n = os.cpu_count() or 1
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-        print(f"ufm sweep: using {n} CPU host devices (XLA_FLAGS=--xla_force_host_platform_device_count={n}; "
-              "set XLA_FLAGS yourself to override)", file=sys.stderr)
+    if "xla_force_host_platform_device_count" in flags:
+        return ""
+    n = os.cpu_count() or 1
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    return (f"ufm sweep: using {n} CPU host devices (XLA_FLAGS=--xla_force_host_platform_device_count={n}; "
+            "set XLA_FLAGS yourself to override)")
 
 
 def run(args) -> int:
@@ -44,9 +52,13 @@ def run(args) -> int:
         raise FlagError("--chunk-size", f"must be an integer >= 1, got {args.chunk_size}")
     if args.devices is not None and args.devices < 1:
         raise FlagError("--devices", f"must be an integer >= 1, got {args.devices}")
+    if args.max_points is not None and args.max_points < 1:
+        raise FlagError("--max-points", f"must be an integer >= 1, got {args.max_points}")
+    if args.max_memory_gb is not None and not (math.isfinite(args.max_memory_gb) and args.max_memory_gb > 0):
+        raise FlagError("--max-memory-gb", f"must be a finite number > 0, got {args.max_memory_gb}")
     from ufm.sweep import load_spec
 
-    spec = load_spec(args.spec)  # a malformed spec: one line, before anything else is printed
+    spec = load_spec(args.spec, max_points=args.max_points)  # a bad spec: one line, before anything else
     out = Path(args.out)
     try:
         return _run(args, spec, out)
@@ -84,7 +96,7 @@ def _run(args, spec, out: Path) -> int:
 
 
 def _locked_run(args, spec, out: Path) -> int:
-    _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
+    announce = _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
     import jax
 
     from ufm.sweep import merge, run_sweep, summarize
@@ -96,7 +108,9 @@ def _locked_run(args, spec, out: Path) -> int:
         process_id, num_processes = jax.process_index(), jax.process_count()
         _wait_for_all(out, process_id, num_processes, "ufm_sweep_start")  # process 0 has cleaned
     summary = run_sweep(spec, out, chunk_size=args.chunk_size, process_id=process_id, num_processes=num_processes,
-                        progress=not args.quiet, inner=args.inner, devices=args.devices)
+                        progress=not args.quiet, inner=args.inner, devices=args.devices,
+                        max_memory_gb=args.max_memory_gb,
+                        on_start=(lambda: print(announce, file=sys.stderr, flush=True)) if announce else None)
     if num_processes > 1:
         _wait_for_all(out, process_id, num_processes)
     if process_id == 0:

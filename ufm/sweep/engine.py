@@ -19,11 +19,12 @@ Several processes: each takes the points with ``point_id % num_processes == proc
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import numpy as np
@@ -59,6 +60,10 @@ class Progress:
         bar = "#" * int(pct / 5)
         print(f"\r[{bar:20s}] {self.done}/{self.total} rows ({pct:5.1f}%)  {rate:6.2f} rows/s  ETA {eta:6.0f} s",
               end="", file=sys.stderr, flush=True)
+
+    def message(self, text: str) -> None:
+        """One line on stderr (on a line of its own when the bar is drawn)."""
+        print(("\n" if self.enabled else "") + text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.enabled:
@@ -125,26 +130,72 @@ def _result_columns(spec: SweepSpec, problem, run) -> dict:
     return out
 
 
+def default_max_memory_gb() -> float:
+    """Half of the machine's physical memory, in GB (the default memory limit of a sweep)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / 1e9
+    except (ValueError, OSError, AttributeError):  # no sysconf names on this platform
+        return 8.0
+
+
+def solve_bytes(problem, options: SolverOptions) -> float:
+    """A rough upper estimate of the memory of one solve, in bytes: the parameters (d*d*depth + d*N + K*d
+    doubles) times the optimiser's copies (L-BFGS: 2 * memory + 4: its history, iterate, gradient, direction,
+    line-search trial), plus the K x N targets / logits and the d x N activations of each layer."""
+    K, N, d, M = problem.K, problem.N, problem.d, problem.depth
+    params = d * d * M + d * N + K * d + K
+    copies = 2 * options.memory + 4 if options.method == "lbfgs" else 5
+    return 8.0 * (copies * params + 4 * K * N + 2 * M * d * N)
+
+
+def batch_bytes(problem, options: SolverOptions, chunk_size: int, inner: str, n_devices: int) -> float:
+    """Memory of one batch of ``chunk_size`` such problems: ``vmap`` runs them all at once, ``map`` one per
+    device at a time; the batch's stacked starts, data and results are held either way."""
+    at_once = chunk_size if inner == "vmap" else min(chunk_size, n_devices)
+    K, N, d, M = problem.K, problem.N, problem.d, problem.depth
+    stacked = 8.0 * chunk_size * (3 * (d * d * M + d * N + K * d + K) + K * N)
+    return at_once * solve_bytes(problem, options) + stacked
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    text = str(e).strip().splitlines()
+    text = f"{type(e).__name__}: {text[0] if text else ''}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _resource_error(e: BaseException) -> bool:
+    text = f"{type(e).__name__} {e}"
+    return isinstance(e, MemoryError) or any(k in text for k in ("RESOURCE_EXHAUSTED", "Out of memory", "OOM",
+                                                                  "XlaRuntimeError", "JaxRuntimeError"))
+
+
 def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: int = 0, num_processes: int = 1,
               progress: bool = True, inner: Optional[str] = None, devices: Optional[int] = None,
-              stop_after: Optional[int] = None, wait: bool = False) -> dict:
+              stop_after: Optional[int] = None, wait: bool = False, max_memory_gb: Optional[float] = None,
+              on_start: Optional[Callable[[], None]] = None) -> dict:
     """Run (or resume) ``spec`` into ``out``; returns a summary dict. ``stop_after`` (testing) stops after that
     many chunks without merging, as an interruption would.
 
     Process 0 holds the folder lock (``store.folder_lock``) for the run: another sweep on ``out`` raises
     FlagError naming its pid, or with ``wait`` waits for it. A single process that takes the lock first deletes
     the temporaries that dead writers left (``store.clean_orphans``); several processes (``num_processes >
-    1``) rely on the command line, which cleans before they all start."""
+    1``) rely on the command line, which cleans before they all start.
+
+    Before any solve, the memory of the largest batch (``batch_bytes``) is compared with ``max_memory_gb``
+    (this argument, else the spec's ``[sweep] max_memory_gb``, else half the RAM): more is a ResourceError
+    saying what is needed and how to override. A batch that fails anyway (an XLA out-of-memory error,
+    ``RESOURCE_EXHAUSTED``) becomes one ``failed`` row per point and one line on stderr; a rerun computes them
+    again. ``on_start()`` is called once the checks have passed, before the first solve."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if process_id != 0:
         return _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after,
-                          locked=False)
+                          max_memory_gb, on_start, locked=False)
     with store.folder_lock(out, wait=wait, on_wait=_announce_wait(out) if progress else None) as first:
         if first and num_processes == 1:
             store.clean_orphans(out)
         return _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after,
-                          locked=True)
+                          max_memory_gb, on_start, locked=True)
 
 
 def _announce_wait(out: Path):
@@ -162,7 +213,8 @@ def _set_aside(path: Path, error: Exception) -> None:
           "its rows are computed again", file=sys.stderr)
 
 
-def _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after, locked):
+def _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner, devices, stop_after, max_memory_gb,
+               on_start, locked):
     _check_or_write_meta(spec, out)
     options = SolverOptions(**{k: v for k, v in spec.solver.items() if k not in ("restarts", "search")},
                             restarts=1, search="never")
@@ -177,12 +229,13 @@ def _run_sweep(spec, out, chunk_size, process_id, num_processes, progress, inner
     bar = Progress(total_mine, total_mine - len(todo), enabled=progress)
     try:
         return _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner, devices, stop_after,
-                        total_mine)
+                        total_mine, max_memory_gb, on_start)
     finally:
         bar.close()  # also on errors: the error line starts on a line of its own
 
 
-def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner, devices, stop_after, total_mine):
+def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner, devices, stop_after, total_mine,
+             max_memory_gb, on_start):
     R = spec.restarts
     # invalid points become rows at once; valid ones are grouped by static key (one compilation per group)
     groups: dict = {}
@@ -199,6 +252,9 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
             searches.append((pid, pt, r, seed, problem))
         else:
             groups.setdefault(problem.static_key(), []).append((pid, pt, r, seed, problem))
+    _check_memory(spec, groups, searches, options, chunk_size, inner, devices, max_memory_gb)
+    if on_start is not None and (groups or searches):
+        on_start()
     chunks_written = 0
     if invalid_rows:
         store.write_chunk(out, invalid_rows, f"p{process_id}-invalid")
@@ -208,20 +264,27 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
         for start in range(0, len(items), chunk_size):
             chunk = items[start:start + chunk_size]
             problems = [it[4] for it in chunk]
-            x0s = [obj.init_params(p, jax.random.PRNGKey(seed), options.init_scale)
-                   for (_, _, _, seed, p) in chunk]
             rows = []
             try:
+                x0s = [obj.init_params(p, jax.random.PRNGKey(seed), options.init_scale)
+                       for (_, _, _, seed, p) in chunk]
                 runs = solve_batch(problems, x0s, options, inner=inner, devices=devices)
-            except Exception as e:  # a failing batch: rows with the error, the sweep goes on
+            except Exception as e:  # a failing batch (XLA out of memory, ...): rows with the error, the sweep goes on
                 runs = [None] * len(chunk)
-                err = f"{type(e).__name__}: {e}"
+                err = _one_line(e)
+                hint = " (out of memory: a smaller --chunk-size or fewer --devices may fit)" if _resource_error(e) else ""
+                bar.message(f"ufm sweep: a batch of {len(chunk)} points (point_id {chunk[0][0]}..{chunk[-1][0]}) failed"
+                            f"{hint}: {err}; recorded as status = failed rows, a rerun computes them again")
             for (pid, pt, r, seed, p), run in zip(chunk, runs):
                 row = {**_row_base(spec, pid, pt, r, seed, types), **_problem_columns(p), "method": options.method}
                 if run is None:
                     row.update({"status": "failed", "error": err})
                 else:
-                    row.update(_result_columns(spec, p, run))
+                    try:
+                        row.update(_result_columns(spec, p, run))
+                    except Exception as e:  # the metrics of this point failed (out of memory, ...): keep the run
+                        row.update({"objective": run[1], "status": "failed", "grad_norm": run[2],
+                                    "iterations": run[3], "error": f"metrics: {_one_line(e)}"})
                 rows.append(row)
             store.write_chunk(out, rows, f"p{process_id}")
             chunks_written += 1
@@ -242,7 +305,10 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
                     row.update(_result_columns(spec, p, (found.params(), found.objective, found.grad_norm,
                                                          found.iterations, found.status)))
             except Exception as e:
-                row.update({"status": "failed", "error": f"{type(e).__name__}: {e}"})
+                row.update({"status": "failed", "error": _one_line(e)})
+                if _resource_error(e):
+                    bar.message(f"ufm sweep: the reduced search of point_id {pid} failed (out of memory): "
+                                f"{_one_line(e)}; recorded as a failed row, a rerun computes it again")
             rows.append(row)
             bar.update(1)
         store.write_chunk(out, rows, f"p{process_id}-search")
@@ -252,6 +318,40 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
     elapsed = time.perf_counter() - t0
     return {"rows_computed": len(todo), "rows_skipped": total_mine - len(todo), "seconds": elapsed,
             "groups": len(groups)}
+
+
+def _check_memory(spec, groups, searches, options, chunk_size, inner, devices, max_memory_gb) -> None:
+    """Refuse (ResourceError) a sweep whose largest batch needs more than the memory limit, before any solve."""
+    from ufm.errors import ResourceError
+    from ufm.sweep.batch import default_inner
+
+    limit_gb = max_memory_gb if max_memory_gb is not None else spec.max_memory_gb
+    where = "--max-memory-gb" if max_memory_gb is not None else ("[sweep] max_memory_gb" if limit_gb is not None
+                                                                  else "half the RAM")
+    if limit_gb is None:
+        limit_gb = default_max_memory_gb()
+    inner = inner or default_inner()
+    n_dev = max(1, devices or len(jax.local_devices()))
+    worst, worst_item = 0.0, None
+    for items in groups.values():
+        for item in items:
+            need = batch_bytes(item[4], options, min(chunk_size, len(items)), inner, n_dev)
+            if need > worst:
+                worst, worst_item = need, item
+    for item in searches:  # the reduced search: one point at a time, a few polished starts
+        need = 4 * solve_bytes(item[4], options)
+        if need > worst:
+            worst, worst_item = need, item
+    if worst_item is None or worst <= limit_gb * 1e9:
+        return
+    pid, pt, _, _, p = worst_item
+    need_gb = worst / 1e9
+    raise ResourceError("sweep", f"point_id {pid} ({json.dumps(pt, default=str)}: K = {p.K}, N = {p.N}, d = {p.d}, "
+                                 f"depth = {p.depth}) needs about {need_gb:.3g} GB per batch ({inner} over "
+                                 f"{n_dev} device(s), chunk size {chunk_size}), more than the limit of "
+                                 f"{limit_gb:.3g} GB ({where}); to run it anyway pass --max-memory-gb "
+                                 f"{math.ceil(need_gb * 10) / 10:g} or set [sweep] max_memory_gb (a smaller "
+                                 "--chunk-size needs less)")
 
 
 def _check_or_write_meta(spec: SweepSpec, out: Path) -> None:
