@@ -109,10 +109,12 @@ def test_out_of_memory_batch_is_failed_rows_and_one_line(tmp_path, capsys, monke
 
     monkeypatch.setattr(engine, "solve_batch", oom)
     assert _main(tmp_path, SMALL.replace("lambda = [1e-3, 1e-2]", "lambda = [1e-3, 1e-2, 0.1]"),
-                 "--chunk-size", "2") == 0
+                 "--chunk-size", "2") == 1  # failed rows: exit 1, a rerun computes them
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in captured.err
+    assert len(err) == 2 and "Traceback" not in captured.err
+    assert err[1].startswith("ufm sweep: error: 2 rows failed (first: point_id 0 restart 0: JaxRuntimeError: "
+                             "RESOURCE_EXHAUSTED")
     assert err[0].startswith("ufm sweep: a batch of 2 points (point_id 0..1) failed (out of memory: a smaller "
                              "--chunk-size or fewer --devices may fit): JaxRuntimeError: RESOURCE_EXHAUSTED: Out of "
                              "memory while trying to allocate 8589934592 bytes.; recorded as status = failed rows")

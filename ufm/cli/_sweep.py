@@ -99,7 +99,7 @@ def _locked_run(args, spec, out: Path) -> int:
     announce = _host_devices()  # XLA_FLAGS is read when the backend starts (first device use), not at import
     import jax
 
-    from ufm.sweep import merge, run_sweep, summarize
+    from ufm.sweep import merge, run_sweep, summarize, sweep_stats
 
     process_id, num_processes = 0, 1
     if args.coordinator:
@@ -113,15 +113,36 @@ def _locked_run(args, spec, out: Path) -> int:
                         on_start=(lambda: print(announce, file=sys.stderr, flush=True)) if announce else None)
     if num_processes > 1:
         _wait_for_all(out, process_id, num_processes)
+    code = 0
     if process_id == 0:
         df = merge(out)
+        stats = sweep_stats(df)
         print(f"results: {out / 'results.parquet'}")
-        print(summarize(df))
+        print(summarize(df, stats))
         print(f"this run: {summary.get('rows_computed', 0)} rows computed, {summary.get('rows_skipped', 0)} "
-              f"already done, {summary.get('seconds', 0.0):.1f} s")
+              f"already done, {summary.get('seconds', 0.0):.1f} s", flush=True)
+        code = _verdict(stats)
     if num_processes > 1:
         _wait_for_all(out, process_id, num_processes, "ufm_sweep_merged")  # the others stay up until the merge
         jax.distributed.shutdown()
+    return code
+
+
+def _verdict(stats: dict) -> int:
+    """Loud lines on stderr and the exit status: every point invalid: 2 (the spec is wrong); failed rows: 1
+    (a rerun computes them again); some invalid points: 0 with a warning."""
+    n, bad = stats["points"], stats["invalid_points"]
+    if n and bad == n:
+        print(f"ufm sweep: error: all {n} points are invalid, nothing was solved (first: {stats['first_invalid']})",
+              file=sys.stderr)
+        return 2
+    if stats["failed_rows"]:
+        print(f"ufm sweep: error: {stats['failed_rows']} rows failed (first: {stats['first_failed']}); rerun the "
+              "same command to compute them again", file=sys.stderr)
+        return 1
+    if bad:
+        print(f"ufm sweep: warning: {bad} of {n} points are invalid (status = invalid in results.parquet; first: "
+              f"{stats['first_invalid']})", file=sys.stderr)
     return 0
 
 

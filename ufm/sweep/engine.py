@@ -374,14 +374,96 @@ def _check_or_write_meta(spec: SweepSpec, out: Path) -> None:
         store.write_text_atomic(out / name, text)  # unique temporaries: several processes may write at once
 
 
-def summarize(df) -> str:
-    lines = [f"{len(df)} rows, {df['point_id'].nunique()} points"]
-    if "status" in df:
+NO_SOLUTION = ("invalid", "failed", "skipped")  # statuses of rows without a solution
+DISAGREE_RTOL = 1e-8
+
+
+def best_rows(df):
+    """The best row of each point: the lowest objective among its rows with a solution (any status but
+    invalid / failed / skipped, finite objective): the random restarts and the reduced-search row."""
+    if "objective" not in df or "status" not in df:
+        return df.iloc[0:0]
+    ok = df[~df["status"].isin(NO_SOLUTION) & np.isfinite(_numeric(df["objective"]))].copy()
+    if not len(ok):
+        return ok
+    ok["objective"] = _numeric(ok["objective"])
+    return ok.loc[ok.groupby("point_id")["objective"].idxmin()]
+
+
+def _numeric(col):
+    import pandas as pd
+
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+
+
+def sweep_stats(df) -> dict:
+    """What ``summarize`` prints, as numbers: ``points``, ``rows``, ``invalid_points`` (every row invalid),
+    ``failed_rows``, ``first_invalid`` / ``first_failed`` (messages), ``best`` (``best_rows``), and
+    ``disagree``: point_id -> relative spread of the objectives of its ``converged`` rows, for points with
+    at least two converged rows differing by more than 1e-8 relative (restarts at saddles or spurious critical
+    points that still claim convergence)."""
+    stats = {"rows": len(df), "points": int(df["point_id"].nunique()) if len(df) else 0, "invalid_points": 0,
+             "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df)}
+    if not len(df) or "status" not in df:
+        return stats
+    status = df["status"].astype(str)
+    invalid = df[status == "invalid"].groupby("point_id").size()
+    all_rows = df.groupby("point_id").size()
+    invalid_points = [pid for pid, n in invalid.items() if n == all_rows[pid]]
+    stats["invalid_points"] = len(invalid_points)
+    if invalid_points and "error" in df:
+        row = df[df["point_id"] == invalid_points[0]].iloc[0]
+        stats["first_invalid"] = f"point_id {invalid_points[0]}: {row['error']}"
+    failed = df[status == "failed"]
+    stats["failed_rows"] = len(failed)
+    if len(failed) and "error" in df:
+        row = failed.iloc[0]
+        stats["first_failed"] = f"point_id {row['point_id']} restart {row['restart']}: {row['error']}"
+    if "objective" in df:
+        conv = df[status == "converged"].copy()
+        conv["objective"] = _numeric(conv["objective"])
+        conv = conv[np.isfinite(conv["objective"])]
+        g = conv.groupby("point_id")["objective"]
+        lo, hi, n = g.min(), g.max(), g.size()
+        scale = np.maximum(np.maximum(lo.abs(), hi.abs()), 1e-300)
+        spread = (hi - lo) / scale
+        stats["disagree"] = {int(pid): float(v) for pid, v in spread[(n >= 2) & (spread > DISAGREE_RTOL)].items()}
+    return stats
+
+
+def summarize(df, stats: Optional[dict] = None) -> str:
+    """The summary ``ufm sweep`` prints: rows by status, then the best row of each point (``best_rows``: its
+    gradient norm, the predictions' errors), points whose converged restarts disagree, invalid points and
+    failed rows."""
+    stats = sweep_stats(df) if stats is None else stats
+    lines = [f"{stats['points']} points, {stats['rows']} rows"]
+    if "status" in df and len(df):
         counts = df["status"].value_counts().to_dict()
-        lines.append("status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    if "grad_norm" in df and df["grad_norm"].notna().any():
-        lines.append(f"gradient norm: median {df['grad_norm'].median():.1e}, max {df['grad_norm'].max():.1e}")
-    errs = [c for c in df.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")]
-    for c in errs:
-        lines.append(f"{c}: max {df[c].max():.1e}")
+        lines.append("rows by status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    best = stats["best"]
+    lines.append(f"best row per point ({len(best)} of {stats['points']} points have one):")
+    if len(best):
+        counts = best["status"].value_counts().to_dict()
+        lines.append("  status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if "grad_norm" in best and best["grad_norm"].notna().any():
+            lines.append(f"  gradient norm: median {best['grad_norm'].median():.1e}, max {best['grad_norm'].max():.1e}")
+        for c in [c for c in best.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")]:
+            v = _numeric(best[c])
+            v = v[np.isfinite(v)]
+            if v.size:
+                lines.append(f"  {c}: max {v.max():.1e} (median {np.median(v):.1e}, {v.size} points)")
+    dis = stats["disagree"]
+    if dis:
+        worst = sorted(dis, key=dis.get, reverse=True)
+        lines.append(f"WARNING: restarts disagree at {len(dis)} of {stats['points']} points: their converged "
+                     f"objectives differ by more than {DISAGREE_RTOL:g} relative (largest {dis[worst[0]]:.1e} at "
+                     f"point_id {worst[0]}; point_ids {', '.join(map(str, sorted(worst[:10])))}"
+                     f"{', ...' if len(worst) > 10 else ''}); random starts stopped at saddles or spurious critical "
+                     "points there: use the best row per point (above), or search = true")
+    if stats["invalid_points"]:
+        lines.append(f"WARNING: {stats['invalid_points']} of {stats['points']} points are INVALID (status = "
+                     f"invalid, message in the error column; first: {stats['first_invalid']})")
+    if stats["failed_rows"]:
+        lines.append(f"WARNING: {stats['failed_rows']} rows FAILED (first: {stats['first_failed']}); rerun the "
+                     "same command to compute them again")
     return "\n".join(lines)
