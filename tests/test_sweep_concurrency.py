@@ -141,7 +141,7 @@ def test_busy_folder_refused_naming_the_holder_or_waited_for(tmp_path, reference
         holder.wait(timeout=30)
         stdout, stderr = waiting.communicate(timeout=300)
         assert waiting.returncode == 0, stderr
-        assert f"waiting for it (--wait)" in stderr and f"pid {holder.pid}" in stderr
+        assert "waiting for it (--wait)" in stderr and f"pid {holder.pid}" in stderr
         assert f"{N_ROWS} rows computed, 0 already done" in stdout
     finally:
         holder.kill()

@@ -46,7 +46,8 @@ def test_typed_axis_columns_and_list_columns(tmp_path):
     assert schema.field("lambda_W").type == pa.list_(pa.float64())
     assert schema.field("axis_lambda_W").type == pa.list_(pa.float64())
     assert schema.field("axis_lambda_H").type == pa.float64()  # 1e-3 and 1: one float column
-    assert pa.types.is_string(schema.field("axis_bias").type) or pa.types.is_large_string(schema.field("axis_bias").type)
+    bias = schema.field("axis_bias").type
+    assert pa.types.is_string(bias) or pa.types.is_large_string(bias)
     assert [list(v) for v in df["counts"]] == [[2, 3]] * 8
     assert [list(v) for v in df["lambda_W"]][:2] == [[1e-3, 2e-3]] * 2  # the whole per-layer tuple
     assert list(df["lambda_W0"][:2]) == [1e-3, 1e-3]

@@ -5,7 +5,6 @@ property-based test of the parser over random TOML documents."""
 import datetime
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -94,6 +93,34 @@ def test_real_command_line_no_traceback(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [
         "ufm sweep: error: invalid solver.momentum: must be a number in [0, 1), got '0.9'"]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--chunk-size", "1e20"], "ufm sweep: error: argument --chunk-size: invalid int value: '1e20'"),
+    (["--max-points", "1e20"], "ufm sweep: error: argument --max-points: invalid int value: '1e20'"),
+    (["--seed", "1e20"], "ufm: error: unrecognized arguments: --seed 1e20"),
+    (["--max-iter", "1e20"], "ufm: error: unrecognized arguments: --max-iter 1e20"),
+    (["--chunk-size", "0"], "ufm sweep: error: invalid --chunk-size: must be an integer >= 1, got 0"),
+    (["--devices", "0"], "ufm sweep: error: invalid --devices: must be an integer >= 1, got 0"),
+    (["--max-memory-gb", "inf"], "ufm sweep: error: invalid --max-memory-gb: must be a finite number > 0, got inf"),
+])
+def test_bad_flags_are_one_line(flags, message, tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[base]\ncounts = [2, 2]\nd = 2\n")
+    try:
+        code = main(["sweep", str(spec), "--out", str(tmp_path / "out"), *flags])
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[base]\ncounts = [2, 2]\nd = 2\n")
+    assert main(["sweep", str(spec), "--out", str(spec)]) == 2
+    assert capsys.readouterr().err.strip() == (f"ufm sweep: error: invalid --out: {spec} is a file; give a folder (it "
+                                               "is created if missing)")
 
 
 def test_zip_does_not_duplicate_points():

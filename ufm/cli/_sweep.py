@@ -60,6 +60,8 @@ def run(args) -> int:
 
     spec = load_spec(args.spec, max_points=args.max_points)  # a bad spec: one line, before anything else
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FlagError("--out", f"{out} is a file; give a folder (it is created if missing)")
     try:
         return _run(args, spec, out)
     except OSError as e:  # disk full, read-only or vanished folder: one line; finished chunks are kept

@@ -8,8 +8,9 @@ Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``meth
 ``nc4``, ...), ``diag_WHbar`` (list) and ``diag_WHbar_min``, and for each prediction ``pred_<name>_objective``
 plus its errors ``pred_<name>_<error>``. With ``search = true`` each point has one more row, restart index
 ``restarts``, ``method = "reduced-search"``: the reduced-problem global search of ``ufm.certify`` (random
-restarts of deep models stop at saddles and spurious critical points; see docs/sweep.md). A point whose Problem is invalid, or a run that fails, becomes a row
-with ``status`` = ``invalid`` / ``failed`` and the message in ``error``; the sweep goes on.
+restarts of deep models stop at saddles and spurious critical points; see docs/sweep.md). A point whose Problem
+is invalid, or a run that fails, becomes a row with ``status`` = ``invalid`` / ``failed`` and the message in
+``error``; the sweep goes on (a rerun computes failed rows again).
 
 Several processes: each takes the points with ``point_id % num_processes == process_id``
 (``jax.distributed`` gives the process id and count); all write chunks into the same directory; the merge
@@ -272,7 +273,8 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
             except Exception as e:  # a failing batch (XLA out of memory, ...): rows with the error, the sweep goes on
                 runs = [None] * len(chunk)
                 err = _one_line(e)
-                hint = " (out of memory: a smaller --chunk-size or fewer --devices may fit)" if _resource_error(e) else ""
+                hint = (" (out of memory: a smaller --chunk-size or fewer --devices may fit)" if _resource_error(e)
+                        else "")
                 bar.message(f"ufm sweep: a batch of {len(chunk)} points (point_id {chunk[0][0]}..{chunk[-1][0]}) failed"
                             f"{hint}: {err}; recorded as status = failed rows, a rerun computes them again")
             for (pid, pt, r, seed, p), run in zip(chunk, runs):

@@ -271,12 +271,13 @@ def _check_base(key: str, v: Any) -> None:
             isinstance(v, list) and v and all(isinstance(r, list) and r and len(r) == len(v[0]) for r in v)
             and all(_is_real(x) and math.isfinite(x) for r in v for x in r))
         if not ok:
-            raise SpecError(where, f"must be \"etf\" or a K x d matrix (list of rows) of finite numbers, got {_show(v)}")
+            raise SpecError(where, f"must be \"etf\" or a K x d matrix (list of rows) of finite numbers, got "
+                                   f"{_show(v)}")
 
 
 # ---------------------------------------------------------------------------------------------- solver options
-_SOLVER_INTS = {"max_iter": (1, INT32_MAX), "restarts": (1, 10_000), "memory": (1, 1_000), "stall_iters": (1, INT32_MAX),
-                "seed": (-SEED_BOUND, SEED_BOUND)}
+_SOLVER_INTS = {"max_iter": (1, INT32_MAX), "restarts": (1, 10_000), "memory": (1, 1_000),
+                "stall_iters": (1, INT32_MAX), "seed": (-SEED_BOUND, SEED_BOUND)}
 
 
 def _check_solver(key: str, v: Any) -> None:
