@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import ufm
+from ufm.errors import FlagError, SpecError
 from ufm.sweep import merge, parse_spec, read_chunks, run_sweep
 
 SPEC = """
@@ -47,7 +48,7 @@ def test_spec_errors_name_the_key():
                       ("[axes]\nd = {range = [1, 2]}", "axes.d"), ("[solver]\nrestart = 2", "solver.restart"),
                       ("[predictions]\nnames = ['nope']", "predictions.names"), ("[bogus]\n", "bogus"),
                       ("[axes]\nd = [2, 3]\n[sweep]\nzip = [['d', 'depth']]", "sweep.zip"), ("[base\n", "spec")]:
-        with pytest.raises(ufm.ProblemError, match=key.replace("[", r"\[")):
+        with pytest.raises(SpecError, match=key.replace("[", r"\[")):
             parse_spec(text)
 
 
@@ -75,7 +76,7 @@ def test_sweep_rows_resume_and_invalid_points(tmp_path):
     good = df[(df["axis_bias"] == "none") & (df["status"] == "converged")]
     assert (good["pred_dang2023_mse_imbalanced_applies"]).all()
     assert run_sweep(spec, out, progress=False)["rows_computed"] == 0
-    with pytest.raises(ufm.ProblemError, match="different spec"):
+    with pytest.raises(FlagError, match="different spec"):
         run_sweep(parse_spec(SPEC.replace("seed = 0", "seed = 1")), out, progress=False)
 
 

@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module ``ufm/cli/_<name>.py`` exposing ``register(subparsers)`` (adds its
 parser and sets ``func``) so the pieces stay independent. Bad flags exit with status 2 and a one-line
-message; errors raised by validation (``ProblemError``) exit with status 2 and the message, never a
+message; errors raised by validation (``ufm.errors.UfmError``) exit with status 2 and the message, never a
 traceback.
 """
 
