@@ -226,3 +226,22 @@ def test_solution_metrics_passes_ddof_to_every_layer():
         assert b["nc1"] == a["nc1"] and b["nc3"] == a["nc3"]
     with pytest.raises(ufm.ProblemError, match="ddof"):
         sol.metrics(ddof=2)
+
+
+@pytest.mark.parametrize("mean", ["weighted", "unweighted"])
+def test_sample_weights_equal_repeated_columns(mean):
+    """weights = how many samples a column stands for: the metrics of columns with weights equal those of the
+    matrix that repeats each column that often (what a collapsed, class-reduced solution relies on)."""
+    from ufm.metrics import nc_metrics
+
+    rng = np.random.default_rng(3)
+    K, d = 4, 5
+    H = rng.standard_normal((d, 7))
+    labels = np.array([0, 1, 2, 3, 0, 1, 2])
+    w = np.array([3, 1, 2, 5, 1, 4, 2])
+    W, b = rng.standard_normal((K, d)), rng.standard_normal(K)
+    rep = np.repeat(np.arange(7), w)
+    a = nc_metrics(H[:, rep], labels[rep], W, b, mean=mean)
+    c = nc_metrics(H, labels, W, b, mean=mean, weights=w)
+    for key in a:
+        assert np.isclose(a[key], c[key], rtol=1e-12, atol=1e-14), (key, a[key], c[key])

@@ -93,14 +93,31 @@ def test_batched_equals_single_solves():
     for inner in ("map", "vmap"):
         for got, p, x0 in zip(solve_batch(problems, x0s, opts, inner=inner), problems, x0s):
             ref = run_once(p, x0, opts)
-            assert got[4] == ref[4] == "converged" and got[3] == ref[3]
-            assert abs(got[1] - ref[1]) <= 1e-12 * abs(ref[1])
+            assert got.status == ref.status == "converged"
+            assert abs(got.objective - ref.objective) <= 1e-12 * abs(ref.objective)
             if inner == "map":  # the same program per problem: bit for bit
-                np.testing.assert_array_equal(got[0]["H"], ref[0]["H"])
+                assert got.iterations == ref.iterations
+                np.testing.assert_array_equal(got.params["H"], ref.params["H"])
             else:  # vmap sums in another order: 1e-16 differences move the iterate along the rotation orbit of
                 # the optimum (exactly flat), so compare what is rotation invariant, to ~sqrt(gtol)
-                logits = [np.asarray(x["W"][0]) @ np.asarray(x["H"]) for x in (got[0], ref[0])]
+                logits = [np.asarray(x["W"][0]) @ np.asarray(x["H"]) for x in (got.params, ref.params)]
                 np.testing.assert_allclose(logits[0], logits[1], rtol=0, atol=1e-8)
+
+
+def test_sweep_row_equals_the_matching_ufm_solve_bit_for_bit(tmp_path):
+    """One seeding rule: row (point, r) of a sweep with seed S is run r of `ufm solve --seed S --restarts R`,
+    bit for bit (same start, same loop, same reduction, rebalancing, polish and saddle check)."""
+    from ufm.solver import solve
+
+    spec = parse_spec("[base]\ncounts = [4, 3, 2]\nd = 3\nloss = 'ce'\nlambda_W = 2e-3\n"
+                      "[axes]\nlambda_H = [1e-3, 4e-3]\n[solver]\nrestarts = 3\nseed = 11\n")
+    run_sweep(spec, tmp_path, progress=False, inner="map")
+    df = merge(tmp_path)
+    for pid, lh in enumerate((1e-3, 4e-3)):
+        sol = solve(ufm.Problem(counts=(4, 3, 2), d=3, loss="ce", lambda_W=2e-3, lambda_H=lh), restarts=3, seed=11)
+        rows = df[df["point_id"] == pid].sort_values("restart")
+        assert list(rows["objective"]) == list(sol.restart_objectives)  # exact equality
+        assert list(rows["iterations"]) == list(sol.restart_iterations)
 
 
 def _cli(*args, env=None, **kw):

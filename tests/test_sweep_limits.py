@@ -62,14 +62,14 @@ def test_max_points_flag_and_key(tmp_path, capsys):
 
 
 def test_huge_point_refused_before_any_solve(tmp_path, capsys):
-    text = ("[base]\nloss = 'mse'\n[axes]\nd = [2, 100000]\ncounts = [[3, 2], [100000, 100000], [2]]\n")
+    text = ("[base]\nloss = 'mse'\ndepth = 2\n[axes]\nd = [2, 100000]\ncounts = [[3, 2], [100000, 100000], [2]]\n")
     t0 = time.perf_counter()
     assert _main(tmp_path, text) == 2
     assert time.perf_counter() - t0 < 30
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("ufm sweep: error: sweep too large: point_id 4 (")
-    assert "d = 100000" in err[0] and "half the RAM" in err[0] and "--max-memory-gb" in err[0]
+    assert err[0].startswith("ufm sweep: error: sweep too large: point_id ")
+    assert "d = 100000" in err[0] and "ufm.limits" in err[0] and "--max-memory-gb" in err[0]
     assert not (tmp_path / "out" / "chunks").exists()  # nothing solved, not even the invalid rows written
 
 
@@ -89,9 +89,11 @@ def test_memory_estimate():
     p = ufm.Problem(counts=(30, 20), d=4, depth=3, loss="mse")
     opts = SolverOptions(memory=10)
     params = 4 * 4 * 3 + 4 * 50 + 2 * 4 + 2
-    assert engine.solve_bytes(p, opts) == 8.0 * (24 * params + 4 * 2 * 50 + 2 * 3 * 4 * 50)
+    from ufm import limits
+
+    assert engine.solve_bytes(p, opts) == limits.estimate_bytes(p, reduce=True, memory=opts.memory)
     assert engine.batch_bytes(p, opts, 32, "vmap", 2) > engine.batch_bytes(p, opts, 32, "map", 2)
-    assert engine.default_max_memory_gb() > 0.1
+    assert limits.max_memory_gb() > 0.1
 
 
 def test_out_of_memory_batch_is_failed_rows_and_one_line(tmp_path, capsys, monkeypatch):

@@ -37,7 +37,7 @@ def test_mixed_type_axis_merges_with_invalid_rows(tmp_path):
 
 def test_typed_axis_columns_and_list_columns(tmp_path):
     spec = parse_spec("[base]\ncounts = [2, 3]\nd = 2\ndepth = 2\nloss = 'mse'\n"
-                      "[axes]\nlambda_W = [[1e-3, 2e-3], [0.01, 0]]\nlambda_H = [1e-3, 1]\nbias = ['none', 'free']\n"
+                      "[axes]\nlambda_W = [[1e-3, 2e-3], [0.01, 0.02]]\nlambda_H = [1e-3, 1]\nbias = ['none', 'free']\n"
                       "[solver]\nmax_iter = 50\n")
     run_sweep(spec, tmp_path, progress=False)
     df = merge(tmp_path)
@@ -51,7 +51,7 @@ def test_typed_axis_columns_and_list_columns(tmp_path):
     assert [list(v) for v in df["counts"]] == [[2, 3]] * 8
     assert [list(v) for v in df["lambda_W"]][:2] == [[1e-3, 2e-3]] * 2  # the whole per-layer tuple
     assert list(df["lambda_W0"][:2]) == [1e-3, 1e-3]
-    assert [list(v) for v in df["lambda_W"]][-1] == [0.01, 0.0]
+    assert [list(v) for v in df["lambda_W"]][-1] == [0.01, 0.02]
 
 
 def test_merge_survives_chunks_of_mixed_types(tmp_path):

@@ -70,23 +70,33 @@ def _div(a, b):
     return float(a / b) if b > 0 else float("nan")
 
 
-def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted"):
+def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted", weights=None):
     """Class means (d x K), global mean (d,), centred means Mc (d x K), within-class residuals E (d x N')
-    and the labels kept (N',), for the labelled samples (label >= 0)."""
+    and the labels kept (N',), for the labelled samples (label >= 0).
+
+    ``weights`` (N,): how many samples each column stands for (default 1 each). A collapsed solution
+    (``Solution.reduced``) passes its class means with the class counts as weights: every statistic is then
+    that of the full feature matrix, without forming it."""
     _check_mean(mean)
     H = np.asarray(H, dtype=np.float64)
     labels = np.asarray(labels)
+    w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     keep = labels >= 0
-    H, labels = H[:, keep], labels[keep]
+    H, labels, w = H[:, keep], labels[keep], w[keep]
     K = int(labels.max()) + 1 if K is None else K
-    means = np.stack([H[:, labels == c].mean(axis=1) for c in range(K)], axis=1)
-    mu_G = H.mean(axis=1) if mean == "weighted" else means.mean(axis=1)
+    means = np.stack([_wmean(H[:, labels == c], w[labels == c]) for c in range(K)], axis=1)
+    mu_G = _wmean(H, w) if mean == "weighted" else means.mean(axis=1)
     centred = means - mu_G[:, None]
     residual = H - means[:, labels]
     return means, mu_G, centred, residual, labels
 
 
-def nc1(H, labels, mean: str = "weighted") -> float:
+def _wmean(X, w):
+    total = float(np.sum(w))
+    return X @ w / total if total > 0 else np.full(X.shape[0], np.nan)
+
+
+def nc1(H, labels, mean: str = "weighted", weights=None) -> float:
     """NC1 = Tr(Sigma_W Sigma_B^+) / K (Papyan, Han & Donoho 2020; their notebook's ``Sw_invSb`` is
     ``np.trace(Sw @ inv_Sb)`` without the 1/K; rhubarbwu ``covariance_ratio`` divides by K).
 
@@ -97,26 +107,30 @@ def nc1(H, labels, mean: str = "weighted") -> float:
     peers produced negative values). 0 iff every sample equals its class mean (within the mean subspace);
     nan when all class means coincide.
     """
-    _, _, centred, residual, _ = class_statistics(H, labels, mean=mean)
+    _, _, centred, residual, kept = class_statistics(H, labels, mean=mean, weights=weights)
+    w = np.ones(kept.shape[0]) if weights is None else np.asarray(weights, float)[np.asarray(labels) >= 0]
     U, s, _ = np.linalg.svd(centred, full_matrices=False)
     if s.size == 0 or s[0] == 0:
         return float("nan")
     K = centred.shape[1]
     r = min(int(np.sum(s > max(centred.shape) * np.finfo(float).eps * s[0])), K - 1)
     proj = U[:, :r].T @ residual  # r x N
-    within = np.sum(proj ** 2, axis=1) / residual.shape[1]  # u_j^T Sigma_W u_j
+    within = (proj ** 2) @ w / np.sum(w)  # u_j^T Sigma_W u_j
     return float(np.sum(within / s[:r] ** 2))
 
 
-def cdnv(H, labels) -> float:
+def cdnv(H, labels, weights=None) -> float:
     """Class-distance normalised variance (Galanti et al. 2022; Wu & Papyan 2024): the mean over pairs
     c != c' of ((sigma_c^2 + sigma_c'^2) / 2) / ||mu_c - mu_c'||^2, sigma_c^2 = mean_{i in c} ||h_i - mu_c||^2
     (rhubarbwu ``variability_cdnv`` with ``dist_exp=1``; Wu & Papyan's analysis passes ``dist_exp=2``).
     Independent of the global mean. >= 0; 0 iff within-class variability is 0; nan if two class means
     coincide."""
-    means, _, _, residual, labels = class_statistics(H, labels)
+    w = None if weights is None else np.asarray(weights, float)[np.asarray(labels) >= 0]
+    means, _, _, residual, labels = class_statistics(H, labels, weights=weights)
     K = means.shape[1]
-    var = np.array([np.mean(np.sum(residual[:, labels == c] ** 2, axis=0)) for c in range(K)])
+    w = np.ones(labels.shape[0]) if w is None else w
+    var = np.array([_wmean(np.sum(residual[:, labels == c] ** 2, axis=0)[None, :], w[labels == c])[0]
+                    for c in range(K)])
     vals = []
     for c in range(K):
         for c2 in range(c + 1, K):
@@ -211,18 +225,19 @@ def unc3(W, centred, ddof: int = 0) -> float:
     return _std(cos, ddof)
 
 
-def nc4(H, labels, W, b=None, means=None) -> float:
+def nc4(H, labels, W, b=None, means=None, weights=None) -> float:
     """NC4 (Papyan, Han & Donoho 2020; notebook ``NCC_mismatch``): share of labelled samples where the
     classifier's decision argmax_c(W h + b)_c (bias included) differs from the nearest class mean
     argmin_c ||h - mu_c||. In [0, 1]. Ties go to the lowest class index, so at W = H = 0 it is 0, not nan."""
     H = np.asarray(H, float)
     labels = np.asarray(labels)
     if means is None:
-        means = class_statistics(H, labels)[0]
-    H = H[:, labels >= 0]
+        means = class_statistics(H, labels, weights=weights)[0]
+    w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, float)
+    H, w = H[:, labels >= 0], w[labels >= 0]
     Z = W @ H + (0 if b is None else np.asarray(b)[:, None])
     d2 = np.sum(H ** 2, axis=0)[None, :] - 2 * means.T @ H + np.sum(means ** 2, axis=0)[:, None]
-    return float(np.mean(np.argmax(Z, axis=0) != np.argmin(d2, axis=0)))
+    return float(_wmean((np.argmax(Z, axis=0) != np.argmin(d2, axis=0)).astype(float)[None, :], w)[0])
 
 
 def gnc2(centred) -> float:
@@ -250,22 +265,23 @@ def procrustes_distance(A, B) -> float:
     return _div(np.linalg.norm(A - B @ (U @ Vt)), np.linalg.norm(A))
 
 
-def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=None, ddof: int = 0) -> dict:
+def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=None, ddof: int = 0,
+               weights=None) -> dict:
     """All metrics of one layer: features H (d x N) with labels, classifier W (K x d), bias b.
 
     Keys: nc1, cdnv, nc2_equinorm_means, nc2_equinorm_classifier, nc2_equiangular (centred means),
     nc2_equiangular_classifier, nc2_maxangle (centred means), nc2_etf (classifier Gram vs ETF),
     nc2_etf_means, nc3, unc3, nc4, gnc2, and nc2_gram (distance of W W^T to ``predicted_gram``) when given.
     ``mean``: the global mean (module docstring); ``ddof``: 0 or 1, for the standard deviations of the
-    equinorm, equiangularity and UNC3 metrics.
+    equinorm, equiangularity and UNC3 metrics; ``weights``: samples per column (:func:`class_statistics`).
     """
     _check_mean(mean)
     ddof = _check_ddof(ddof)
     W = np.asarray(W, float)
-    means, _, centred, _, _ = class_statistics(H, labels, K=W.shape[0], mean=mean)
+    means, _, centred, _, _ = class_statistics(H, labels, K=W.shape[0], mean=mean, weights=weights)
     out = {
-        "nc1": nc1(H, labels, mean=mean),
-        "cdnv": cdnv(H, labels),
+        "nc1": nc1(H, labels, mean=mean, weights=weights),
+        "cdnv": cdnv(H, labels, weights=weights),
         "nc2_equinorm_means": equinorm(centred, ddof),
         "nc2_equinorm_classifier": equinorm(W.T, ddof),
         "nc2_equiangular": equiangularity(centred, ddof),
@@ -275,7 +291,7 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
         "nc2_etf_means": nc2_etf(centred),
         "nc3": nc3(W, centred),
         "unc3": unc3(W, centred, ddof),
-        "nc4": nc4(H, labels, W, b, means=means),
+        "nc4": nc4(H, labels, W, b, means=means, weights=weights),
         "gnc2": gnc2(centred),
     }
     if predicted_gram is not None:
@@ -303,12 +319,16 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
         out["nc2_equinorm_classifier"] = equinorm(solution.product.T, ddof)
         out["note"] = f"classes {missing} have no single-class samples: class statistics undefined"
         return out
-    out = nc_metrics(solution.features, labels, solution.product, solution.bias, mean=mean,
-                     predicted_gram=predicted_gram, ddof=ddof)
+    weights = None
+    H = solution.features
+    if solution.reduced and solution.problem.samples is None:  # collapsed: the class means, weighted by counts
+        H, labels, weights = solution.class_means, np.arange(K), np.asarray(solution.problem.counts, float)
+    out = nc_metrics(H, labels, solution.product, solution.bias, mean=mean, predicted_gram=predicted_gram, ddof=ddof,
+                     weights=weights)
     if per_layer and len(solution.weights) > 1:
         layers = []
-        feats = solution.layer_features
+        feats = forward.layer_inputs(solution.weights, H)
         for H_m, W_after in zip(feats, forward.classifiers_after(solution.weights)):
-            layers.append(nc_metrics(H_m, labels, W_after, solution.bias, mean=mean, ddof=ddof))
+            layers.append(nc_metrics(H_m, labels, W_after, solution.bias, mean=mean, ddof=ddof, weights=weights))
         out["per_layer"] = layers
     return out

@@ -57,7 +57,7 @@ from ufm.problem import BIAS_MODES, Problem
 PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier")
 DERIVED_FIELDS = ("K", "n", "ratio", "lambda")
 SOLVER_FIELDS = ("method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory", "learning_rate",
-                 "momentum", "stall_iters", "search")
+                 "momentum", "stall_iters", "search", "reduce", "polish", "second_order", "escapes", "search_restarts")
 SECTIONS = ("base", "axes", "sweep", "solver", "predictions")
 SWEEP_KEYS = ("zip", "max_points", "max_memory_gb")
 PREDICTION_KEYS = ("names",)
