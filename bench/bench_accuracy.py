@@ -89,7 +89,7 @@ def run_ufm(problem, start, budget, repeats, repeat_below):
     compile_s = max(first - t10, 0.0)
     options = SolverOptions(max_iter=int(min(SolverOptions().max_iter, max(10, budget / max(per_iter, 1e-9)))))
     runs, walls = repeat_timed(lambda: run_once(problem, start, options), repeats, repeat_below)
-    _, f_full, gn, it_full, status = runs[0]
+    f_full, gn, it_full, status = runs[0].objective, runs[0].grad_norm, runs[0].iterations, runs[0].status
     wall = statistics.median(walls)
     num = max(1, it_full)
     values = trace_run(problem, start, options, num_iter=num).values

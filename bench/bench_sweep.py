@@ -85,7 +85,7 @@ for name, kw in CASES.items():
         "mapN": timed(lambda: solve_batch(problems, x0s, opts, inner="map")),
     }
     rate = {k: args.batch / v for k, v in res.items()}
-    ours = np.array([r[1] for r in solve_batch(problems, x0s, opts, inner="map")])
+    ours = np.array([r.objective for r in solve_batch(problems, x0s, opts, inner="map")])
     # deep models: from the same start, methods may stop at different stationary points (e.g. the origin,
     # a local minimum for M >= 2): count the problems where every baseline agrees with ufm to 1e-8
     agree = np.all([np.abs(np.asarray(v) - ours) <= 1e-8 * np.abs(ours) for v in found.values()], axis=0)

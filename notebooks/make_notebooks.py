@@ -52,7 +52,7 @@ import numpy as np
 
 from ufm.metrics import etf_gram
 from ufm.plot import geometry as geo
-from ufm.solver import solve
+from ufm.solver import solve, solve_path
 from ufm.theory import PREDICTIONS, zhu2021
 """),
     md("""
@@ -95,7 +95,7 @@ Early in the solve the features are still spread around their class means (small
 2-D picture of the iterate after 5 L-BFGS iterations:
 """),
     code("""
-path = geo.solve_path(problem, seed=0)
+path = solve_path(problem, seed=0)
 early = next(s for it, s in path if it >= 5)  # the first iterate after >= 5 iterations
 fig_early = geo.projection(early, dim=2, show_features=True, title="iterate after 5 iterations: features not collapsed yet")
 """),
@@ -111,8 +111,8 @@ fig_gram = geo.gram_heatmaps(solution, predicted=etf_gram(problem.K), predicted_
     md("""
 ## Neural collapse along the solve
 
-`geo.solve_path` records iterates at checkpoints (it restarts the L-BFGS memory at each one; see its
-docstring); `geo.metrics_along_path` draws NC1, NC2 (distance of W W^T to the ETF shape), NC3 and the gap to
+`ufm.solver.solve_path` records the iterates of one uninterrupted L-BFGS run of the full problem (features
+not collapsed, so NC1 evolves) at checkpoints; `geo.metrics_along_path` draws NC1, NC2 (distance of W W^T to the ETF shape), NC3 and the gap to
 the closed-form value against the iteration count.
 """),
     code("""
@@ -368,15 +368,16 @@ print("claim holds: MSE diag to", DIAG_TOL, "| CE certified to", f"{max(ce['gap'
 # ============================================================================================== 03
 DEEP_CE = [
     md(r"""
-# 3. Deep cross-entropy: random restarts stop at the ETF, the certified search finds the lower low-rank optimum
+# 3. Deep cross-entropy: random restarts stop at the ETF, the global search finds the lower low-rank optimum
 
 **Claim.** For the balanced bias-free deep linear CE UFM with K = 4, n = 2, d = 4, M = 3 layers,
 lambda = 1e-3 (the case `ufm check` refutes Dang et al.'s "simplex ETF for every depth" with):
 at least **half** of 8 random restarts (init scale 1) stop at the best simplex-ETF value (to 1e-6 relative),
 and that ETF point is a **strict local minimum** (smallest Hessian eigenvalue modulo symmetries > 0), i.e. a trap;
-`ufm.certificates.certify` (reduced-problem global search) finds a point **lower by more than 1e-3 relative**, of
+`ufm.certify` (reduced-problem global search) finds a point **lower by more than 1e-3 relative**, of
 **rank 2** (classes paired, Garrod & Keating 2024), which the master reduction confirms (R(W Hbar) equals the
-objective to 1e-8).
+objective to 1e-8). The level of evidence it reaches is "search-agreed" (no convex certificate exists for
+deep models; docs/theory.md section 13 defines the levels).
 
 The last cell asserts this. Runtime: about 15 s on 2 CPU cores.
 """),
@@ -385,7 +386,8 @@ The last cell asserts this. Runtime: about 15 s on 2 CPU cores.
 import numpy as np
 
 from proofs_check.core import predicted_point
-from ufm.certificates import certify, schatten_value, second_order
+from ufm.certificates import certify, second_order
+from ufm.reduced import schatten_value
 from ufm.plot import geometry as geo
 from ufm.solver import solve
 from ufm.theory import dang2023
@@ -422,22 +424,23 @@ print(f"ETF point: objective {etf.objective:.15g}, status {etf.status}")
 hessian
 """),
     md("""
-## The certificate's global search
+## The global search
 
-`certify` runs the reduced-problem global search of `ufm.certificates` (the master reduction over K x K class-mean
+`certify` runs the reduced-problem global search of `ufm.reduced` (the master reduction over K x K class-mean
 logits from random, low-rank, ETF and paired starts, lifted and polished) and replaces the point when it finds
 a lower one.
 """),
     code("""
-certified = certify(etf)
-cert = certified.certificate
+searched = certify(etf)
+cert = searched.certificate
+print("level of evidence:", cert["level"])
 print("improved by:", cert.get("improved_by"))
 print("search:", {k: cert["search"][k] for k in ("start", "n_starts", "distinct_values")})
-Z = geo.class_logits(certified)
+Z = geo.class_logits(searched)
 singular_values = np.linalg.svd(Z, compute_uv=False)
 rank = int(np.sum(singular_values > 1e-6 * singular_values[0]))
 reduced = schatten_value(problem, Z)
-print(f"lower point: objective {certified.objective:.15g}, rank {rank}, singular values {np.round(singular_values, 6)}")
+print(f"lower point: objective {searched.objective:.15g}, rank {rank}, singular values {np.round(singular_values, 6)}")
 print(f"master reduction R(W Hbar) = {reduced:.15g}")
 """),
     md("""
@@ -448,11 +451,11 @@ the search, rank 2: classes paired (+beta own class, -beta partner, 0 otherwise)
 penalty of the master reduction punishes each non-zero singular value, so with depth the fewer, larger ones win.
 """),
     code("""
-fig_logits = geo.compare_logits([etf, certified], titles=["simplex ETF (restarts)", "certified search"])
+fig_logits = geo.compare_logits([etf, searched], titles=["simplex ETF (restarts)", "global search"])
 """, export="deep_ce=fig_logits"),
     code("""
 fig_etf_3d = geo.projection(etf, dim=3, title="ETF critical point: a tetrahedron")
-fig_low_3d = geo.projection(certified, dim=3, title="global optimum: two antipodal pairs (rank 2)")
+fig_low_3d = geo.projection(searched, dim=3, title="global optimum: two antipodal pairs (rank 2)")
 """),
     md("""
 ## The claim, asserted
@@ -462,12 +465,13 @@ SHARE, VALUE_RTOL, MARGIN = 0.5, 1e-6, 1e-3
 assert at_etf.mean() >= SHARE, f"only {at_etf.sum()} of {at_etf.size} restarts stopped at the ETF value"
 assert abs(etf.objective - etf_value) <= VALUE_RTOL * etf_value and etf.status == "converged"
 assert hessian["verdict"] == "minimum" and hessian["min_eigenvalue"] > 0, hessian
-assert certified.objective < etf_value * (1 - MARGIN), (certified.objective, etf_value)
+assert searched.objective < etf_value * (1 - MARGIN), (searched.objective, etf_value)
+assert cert["level"] == "search-agreed", cert["level"]
 assert rank == 2, f"the lower solution has rank {rank}, expected 2"
-assert abs(reduced - certified.objective) <= 1e-8 * certified.objective
+assert abs(reduced - searched.objective) <= 1e-8 * searched.objective
 print(f"claim holds: {at_etf.sum()}/8 restarts at the ETF value {etf_value:.10g} (a local minimum); "
-      f"certified search: {certified.objective:.10g}, rank {rank}, "
-      f"{(etf_value - certified.objective) / etf_value:.1%} lower")
+      f"global search: {searched.objective:.10g}, rank {rank}, "
+      f"{(etf_value - searched.objective) / etf_value:.1%} lower")
 """),
 ]
 

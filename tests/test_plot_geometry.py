@@ -15,6 +15,7 @@ import ufm  # noqa: E402
 from ufm.objective import evaluate, params_from_arrays  # noqa: E402
 from ufm.plot import geometry as geo  # noqa: E402
 from ufm.solution import Solution  # noqa: E402
+from ufm.solver import solve_path  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,9 @@ def random_solution(counts=(4, 3, 2), d=5, depth=2, bias="free", seed=0, scale=1
     H = scale * g.standard_normal((d, N))
     b = g.standard_normal(K) if bias != "none" else None
     params = params_from_arrays(p, Ws, H, b)
-    return Solution.from_runs(p, [(params, evaluate(p, Ws, H, b), 1.0, 0, "max_iter")])
+    sol = Solution.at(p, params)
+    assert abs(sol.objective - evaluate(p, Ws, H, b)) <= 1e-12 * abs(sol.objective)
+    return sol
 
 
 def expected_projection(sol, dim):
@@ -120,7 +123,7 @@ def test_solve_path_reaches_the_closed_form_and_metrics_are_drawn():
     from ufm.theory import PREDICTIONS
 
     p = ufm.Problem.balanced(3, 3, 3, lambda_W=5e-3, lambda_H=5e-3)
-    path = geo.solve_path(p, checkpoints=(1, 2, 5, 10, 30, 100, 1000), seed=0)
+    path = solve_path(p, checkpoints=(1, 2, 5, 10, 30, 100, 1000), seed=0)
     its = [i for i, _ in path]
     assert its[0] == 0 and its == sorted(its) and its[-1] <= 1000
     assert path[-1][1].status == "converged"
@@ -144,15 +147,15 @@ def test_solve_path_reaches_the_closed_form_and_metrics_are_drawn():
 def test_solve_path_from_a_given_start():
     p = ufm.Problem.balanced(3, 2, 3, loss="mse", lambda_W=1e-2, lambda_H=1e-2)
     x0 = random_solution(counts=(2, 2, 2), d=3, depth=1, bias="none", seed=5).params()
-    path = geo.solve_path(p, checkpoints=(3, 6), init=x0)
+    path = solve_path(p, checkpoints=(3, 6), init=x0)
     np.testing.assert_allclose(path[0][1].features, np.asarray(x0["H"]))
     assert [i for i, _ in path] == [0, 3, 6]
     # the exact path of one uninterrupted solve: iterate 6 is run_once stopped after 6 iterations, bit for bit
     from ufm.solver import SolverOptions, run_once
 
     six = run_once(p, x0, SolverOptions(max_iter=6, gtol=0.0))
-    np.testing.assert_array_equal(path[2][1].features, six[0]["H"])
-    assert path[2][1].objective == six[1]
+    np.testing.assert_array_equal(path[2][1].features, six.params["H"])
+    assert path[2][1].objective == six.objective
 
 
 # ------------------------------------------------------------------------------------------ theory curves etc.
@@ -191,13 +194,12 @@ def test_compare_logits_and_restart_objectives():
 
 
 # ------------------------------------------------------------------------------------------ bad input
-def test_bad_input_raises_problem_error_naming_the_field():
+def test_bad_input_raises_one_error_naming_the_field():
     sol = random_solution()
     p = sol.problem
     mixed_only = ufm.Problem(counts=(1, 1, 1), d=3, loss="mixup-ce", lambda_W=1e-2, lambda_H=1e-2,
                              samples=ufm.MixupDesign(pairs="different", lams=(0.5,), include_original=False))
-    no_class_means = Solution.from_runs(mixed_only, [(params_from_arrays(mixed_only, [np.eye(3)], np.ones((3, 6))),
-                                                      1.0, 1.0, 0, "max_iter")])
+    no_class_means = Solution.at(mixed_only, params_from_arrays(mixed_only, [np.eye(3)], np.ones((3, 6))))
     cases = [
         (lambda: geo.projection(sol, dim=4), "dim"),
         (lambda: geo.projection(sol, dim=True), "dim"),
@@ -206,13 +208,13 @@ def test_bad_input_raises_problem_error_naming_the_field():
         (lambda: geo.projection(sol, dim=3, ax=plt.subplots()[1]), "ax"),
         (lambda: geo.gram_heatmaps(sol, predicted=np.eye(2)), "predicted"),
         (lambda: geo.gram_heatmaps(sol, predicted=np.full((3, 3), np.nan)), "predicted"),
-        (lambda: geo.solve_path(p, checkpoints=(5, 3)), "checkpoints"),
-        (lambda: geo.solve_path(p, checkpoints=(0, 3)), "checkpoints"),
-        (lambda: geo.solve_path(p, checkpoints=(1.5, 3)), "checkpoints"),
-        (lambda: geo.solve_path(p, restarts=2), "restarts"),
-        (lambda: geo.solve_path(p, method="newton"), "method"),
-        (lambda: geo.solve_path(p, init={"W": (), "H": np.zeros((1, 1))}), "init"),
-        (lambda: geo.solve_path("problem"), "problem"),
+        (lambda: solve_path(p, checkpoints=(5, 3)), "checkpoints"),
+        (lambda: solve_path(p, checkpoints=(0, 3)), "checkpoints"),
+        (lambda: solve_path(p, checkpoints=(1.5, 3)), "checkpoints"),
+        (lambda: solve_path(p, restarts=2), "restarts"),
+        (lambda: solve_path(p, method="newton"), "method"),
+        (lambda: solve_path(p, init={"W": (), "H": np.zeros((1, 1))}), "init"),
+        (lambda: solve_path("problem"), "problem"),
         (lambda: geo.metrics_along_path([]), "trace"),
         (lambda: geo.metrics_along_path([(0, "x")]), "trace"),
         (lambda: geo.metrics_along_path([(0, sol)], keys=("nope",)), "keys"),
@@ -229,6 +231,6 @@ def test_bad_input_raises_problem_error_naming_the_field():
         (lambda: geo.gram_heatmaps(no_class_means), "solution"),
     ]
     for make, field in cases:
-        with pytest.raises(ufm.ProblemError) as err:
+        with pytest.raises(ufm.UfmError) as err:  # ProblemError, or OptionsError for solver options
             make()
         assert err.value.field == field, (field, str(err.value))

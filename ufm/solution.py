@@ -113,6 +113,25 @@ class Solution:
                    iterations=run.iterations, status=Status(run.status), runs=recs, reduced=reduced,
                    second_order=so, **kwargs)
 
+    @classmethod
+    def at(cls, problem, params: dict, **kwargs) -> "Solution":
+        """A solution at given full parameters (``ufm.objective.params_from_arrays``), not solved: objective,
+        gradient norm and stationarity evaluated there, status ``max_iter`` with 0 iterations (no claim of
+        stationarity). Use it to measure or plot a point of your own."""
+        import jax
+        import jax.numpy as jnp
+
+        from ufm.loop import Run, stationarity, tree_norm
+
+        obj.check_params(problem, params, field="params")
+        f = obj.make_objective(problem.loss, problem.bias)
+        x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+        data = obj.problem_data(problem, jnp.float64)
+        fx, g = jax.value_and_grad(f)(x, data)
+        run = Run(jax.tree_util.tree_map(np.asarray, x), float(fx), float(tree_norm(g)),
+                  float(stationarity(fx, g, x)), 0, Status.MAX_ITER)
+        return cls.from_runs(problem, [("given", run, None, 0)], **kwargs)
+
     # ------------------------------------------------------------------ arrays (properties)
     @functools.cached_property
     def features(self) -> np.ndarray:
