@@ -18,6 +18,7 @@ objective, full or class-reduced); ``loop`` (the jitted minimisation loop, ``Run
 ``certificates``; ``theory``; ``sweep``, ``plot``; ``cli``.
 """
 
+from ufm._cache import enable_compilation_cache
 from ufm._precision import enable_x64, x64_enabled
 from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError, SpecError, UfmError
 from ufm.problem import CONVENTIONS, Convention, Problem, from_convention
@@ -31,5 +32,5 @@ from ufm.certificates import certify  # noqa: E402
 __version__ = "0.2.0"
 
 __all__ = ["MixupDesign", "Problem", "Convention", "CONVENTIONS", "from_convention", "Solution", "SolverOptions",
-           "Status", "solve", "certify", "enable_x64", "x64_enabled", "UfmError", "ProblemError", "OptionsError",
+           "Status", "solve", "certify", "enable_x64", "enable_compilation_cache", "x64_enabled", "UfmError", "ProblemError", "OptionsError",
            "SpecError", "FlagError", "ResourceError", "__version__"]

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="ufm", description="Certified global optima of the unconstrained features model.")
     parser.add_argument("--version", action="version", version=f"ufm {__version__}")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not use the persistent compilation cache (default: on, in ~/.cache/ufm/jax or "
+                             "$UFM_CACHE_DIR; UFM_NO_CACHE=1 also switches it off)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name in SUBCOMMANDS:
         try:
@@ -44,6 +47,10 @@ def main(argv=None) -> int:
     enable_x64()  # the command line always verifies in float64 (stated in the README)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.no_cache:
+        from ufm._cache import enable_compilation_cache
+
+        enable_compilation_cache()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
