@@ -26,85 +26,7 @@ relative errors of a solution against the prediction. Sweeps and ``proofs_check`
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Optional
-
-import numpy as np
-
-from ufm.loop import F_FLOOR
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    """A published (or derived) closed-form prediction for the optimum of a UFM.
-
-    Attributes:
-      name: registry key; source: citation; statement: the claim in words.
-      applies: ``problem -> (bool, reason)``: whether the hypotheses hold for this problem.
-      predict: ``problem -> dict`` of predicted quantities (floats / numpy arrays).
-      point: optional ``problem -> parameter pytree`` building a UFM point attaining the prediction (used
-        as an extra start by the checker).
-    """
-
-    name: str
-    source: str
-    statement: str
-    applies: Callable
-    predict: Callable
-    point: Optional[Callable] = None
-
-    def __post_init__(self):
-        applies = self.applies
-
-        def checked(problem):
-            result = applies(problem)
-            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str)):
-                raise TypeError(f"prediction {self.name!r}: applies(problem) must return (bool, reason), got "
-                                f"{type(result).__name__} {result!r}")
-            return bool(result[0]), result[1]
-
-        object.__setattr__(self, "applies", checked)
-
-    def errors(self, problem, solution) -> dict:
-        """Relative errors of ``solution`` against the prediction: ``objective_rel_err`` and, where predicted,
-        ``logits_err`` (W Hbar), ``classifier_gram_err`` (W_M W_M^T), ``product_gram_err`` (W W^T),
-        ``bias_err`` -- each max-abs error over
-        the max-abs predicted entry (rotation invariant quantities only)."""
-        pred = self.predict(problem)
-        out = {}
-        if "objective" in pred:
-            out["objective_rel_err"] = abs(solution.objective - pred["objective"]) / max(abs(pred["objective"]),
-                                                                                      F_FLOOR)
-        found = {"logits": lambda: solution.mean_logits,
-                 "classifier_gram": lambda: solution.classifier @ solution.classifier.T,
-                 "product_gram": lambda: solution.product @ solution.product.T,
-                 "bias": lambda: solution.bias if solution.bias is not None else np.zeros(problem.K)}
-        for key, get in found.items():
-            if key in pred:
-                out[f"{key}_err"] = rel_err(get(), pred[key])
-        return out
-
-
-def rel_err(found, predicted) -> float:
-    found, predicted = np.asarray(found, float), np.asarray(predicted, float)
-    scale = np.max(np.abs(predicted)) if predicted.size else 0.0
-    diff = np.max(np.abs(found - predicted)) if predicted.size else 0.0
-    return float(diff / scale) if scale > 0 else float(diff)
-
-
-PREDICTIONS: dict = {}
-
-
-def register(prediction: Prediction) -> Prediction:
-    if prediction.name in PREDICTIONS:
-        raise ValueError(f"a prediction named {prediction.name!r} is already registered")
-    PREDICTIONS[prediction.name] = prediction
-    return prediction
-
-
-def applicable(problem) -> list:
-    """Names of the registered predictions whose hypotheses hold for ``problem``."""
-    return [name for name, p in PREDICTIONS.items() if p.applies(problem)[0]]
+from ufm.theory.base import PREDICTIONS, Prediction, applicable, register, rel_err
 
 
 def _discover() -> None:
@@ -113,8 +35,10 @@ def _discover() -> None:
     import pkgutil
 
     for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name != "base":
             importlib.import_module(f"{__name__}.{info.name}")
 
 
 _discover()
+
+__all__ = ["PREDICTIONS", "Prediction", "applicable", "register", "rel_err"]

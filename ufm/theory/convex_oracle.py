@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ufm.hypotheses import requires
-from ufm.theory import Prediction, register
+from ufm.theory.base import Prediction, register
 
 
 def _convex(problem) -> tuple[bool, str]:

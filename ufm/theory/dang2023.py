@@ -34,7 +34,7 @@ import sympy as sp
 from scipy.optimize import minimize_scalar
 
 from ufm.hypotheses import requires
-from ufm.theory import Prediction, register
+from ufm.theory.base import Prediction, register
 
 x, nk, N, lbar, lH, bsym = sp.symbols("x n_k N lambdabar lambda_H b", positive=True)
 

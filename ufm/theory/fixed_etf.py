@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ufm.hypotheses import requires
-from ufm.theory import Prediction, register
+from ufm.theory.base import Prediction, register
 
 
 def _etf(problem) -> tuple[bool, str]:

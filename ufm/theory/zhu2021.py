@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from ufm.hypotheses import requires
-from ufm.theory import Prediction, register
+from ufm.theory.base import Prediction, register
 
 K, n, lW, lH, a = sp.symbols("K n lambda_W lambda_H a", positive=True)
 c = sp.sqrt(n * lW * lH)
