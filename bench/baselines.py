@@ -16,7 +16,7 @@ read off the trace (``Trace.time_to``).
   lambda in torch's SGD adds lambda * p to the gradient, i.e. exactly the lambda/2 ||p||^2 term of the
   canonical objective. The objective is recomputed in float64 at logged steps (log-spaced and every 250
   steps); the time spent on that logging is excluded from the clock.
-- ``cvxpy_convex``: the M = 1 convex program of ``ufm.convex`` (theory.md section 4) written in cvxpy,
+- ``cvxpy_convex``: the M = 1 convex program of ``ufm.convex`` (docs/theory.md section 8) written in cvxpy,
   ``min_{Y,b} sum_k (n_k/N) l(Y e_k / sqrt(n_k) + b, e_k) + sqrt(lambda_W lambda_H) ||Y||_*``, solved by an
   interior-point method (Clarabel) at a given tolerance; its value is a feasible UFM value only when the
   optimal rank is <= d (always here: d >= K in the convex cases).

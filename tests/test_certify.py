@@ -13,7 +13,7 @@ from ufm.solver import solve
 
 def etf_value(K, n, M, lam):
     """Best value over the simplex-ETF family Z = a (I - J/K) of the master reduction with equal decay lam:
-    log(1 + (K-1) e^{-a}) + ((M+1)/2) lam (K-1) (a sqrt(n))^{2/(M+1)} (theory.md sections 0 and 3)."""
+    log(1 + (K-1) e^{-a}) + ((M+1)/2) lam (K-1) (a sqrt(n))^{2/(M+1)} (docs/theory.md sections 3 and 7)."""
     def g(a):
         return np.log1p((K - 1) * np.exp(-a)) + (M + 1) / 2 * lam * (K - 1) * (a * np.sqrt(n)) ** (2 / (M + 1))
 

@@ -32,7 +32,7 @@ def test_solve_json_schema_and_values(capsys):
     H = np.array(out["features"])
     assert W.shape == (K, d) and H.shape == (d, K * n) and np.array(out["class_means"]).shape == (d, K)
     assert out["bias"] is None
-    # closed form (theory.md section 1): the JSON carries the optimum, not an approximation
+    # closed form (docs/theory.md section 5): the JSON carries the optimum, not an approximation
     c = np.sqrt(n * 1e-2 * 1e-2)
     f = -np.log(1 - (K - 1) * c) + (K - 1) * c * np.log((1 - (K - 1) * c) / c)
     assert abs(out["objective"] - f) <= 1e-8 * f

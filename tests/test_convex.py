@@ -26,7 +26,7 @@ def test_convex_matches_ufm_and_gap_closes(counts, loss, bias, kw):
     res = solve_convex(p)
     assert res.converged and 0 <= res.gap <= 1e-8 * max(1, res.value)
     sol = solve(p, restarts=2)
-    # the UFM optimum equals the convex optimum (theory.md section 0 / 4)
+    # the UFM optimum equals the convex optimum (docs/theory.md section 3 / 8)
     assert abs(sol.objective - res.value) <= 1e-8 * res.value
     assert res.lower_bound <= sol.objective + 1e-14
     # W Hbar of the UFM solution is the convex optimiser (unique: strictly convex in Z for these cases)

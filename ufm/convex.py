@@ -1,6 +1,6 @@
 """The convex reformulation of the one-layer UFM, solved to high accuracy, with a certified lower bound.
 
-For M = 1 and d >= K (theory.md sections 0 and 4; Zhu et al. 2021, Hong & Ling 2023), collapsing the features
+For M = 1 and d >= K (docs/theory.md sections 3 and 8; Zhu et al. 2021, Hong & Ling 2023), collapsing the features
 and balancing the factorisation W Hbar = Z gives
 
     P = min_{Z in R^{K x K}, b}  sum_k (n_k/N) l(z_k + b, e_k) + c ||Z D^{1/2}||_*  [+ lambda_b/2 ||b||^2]

@@ -1,6 +1,6 @@
 """Neural-collapse metrics (float64 numpy), each with its formula and source.
 
-Notation (theory.md section 7): features H in R^{d x N} with labels y_i in {0..K-1} (samples labelled -1,
+Notation (docs/theory.md section 12): features H in R^{d x N} with labels y_i in {0..K-1} (samples labelled -1,
 e.g. mixed samples, are left out of class statistics), n_c samples in class c, class means mu_c, global
 mean mu_G, centred means Mc = [mu_c - mu_G] (d x K), classifier W in R^{K x d} (for a deep model the product
 of the layers after the features), bias b. Formulas, sources and the values at the optima ``ufm`` solves:

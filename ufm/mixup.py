@@ -1,4 +1,4 @@
-"""Mixup in the UFM (Fisher, Meng & Papyan 2024; Zhang et al. 2018 for mixup), theory.md section 5.
+"""Mixup in the UFM (Fisher, Meng & Papyan 2024; Zhang et al. 2018 for mixup), docs/theory.md section 10.
 
 A mixed sample of classes (i, j) with weight lam has its own free feature h (the UFM assumption) and the
 soft target t = lam e_i + (1 - lam) e_j. Two losses are registered:

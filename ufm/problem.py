@@ -1,6 +1,6 @@
 """The UFM problem specification: what is optimised.
 
-Canonical objective (the one every part of ``ufm`` uses; see ``shared/design/theory.md``)::
+Canonical objective (the one every part of ``ufm`` uses; see docs/theory.md section 1)::
 
     L(W_1..W_M, H, b) = (1/N) sum_i loss(W_M ... W_1 h_i + b, t_i)
                         + sum_m lambda_W[m]/2 ||W_m||_F^2 + lambda_H/2 ||H||_F^2 + lambda_b/2 ||b||^2
@@ -344,7 +344,7 @@ class Convention:
             raise ProblemError("mse_scale", f"must be a finite positive number, got {self.mse_scale!r}")
 
 
-#: Named conventions of the literature (theory.md, "Notation and the canonical objective").
+#: Named conventions of the literature (docs/theory.md section 2).
 CONVENTIONS = {
     "canonical": Convention(),
     "zhu2021": Convention(),  # Zhu et al. 2021: mean CE + lambda/2 penalties: identical to canonical

@@ -21,4 +21,4 @@ def cases(full, seed):
 P = PREDICTIONS["dang2023_deep_ce_etf"]
 STATEMENT = Statement(id=ID, citation=P.source, statement=P.statement, expected="refuted", hypotheses=P.applies,
                       cases=cases, check=check_prediction(P.name),
-                      notes="Known error (theory.md section 3).")
+                      notes="Known error (docs/theory.md section 7).")

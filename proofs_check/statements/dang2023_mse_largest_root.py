@@ -19,5 +19,5 @@ def cases(full, seed):
 P = PREDICTIONS["dang2023_mse_largest_root"]
 STATEMENT = Statement(id=ID, citation=P.source, statement=P.statement, expected="refuted", hypotheses=P.applies,
                       cases=cases, check=check_prediction(P.name),
-                      notes="Known error (theory.md section 2): the rule ignores that x = 0 is always a local "
+                      notes="Known error (docs/theory.md section 6): the rule ignores that x = 0 is always a local "
                             "minimum for M >= 2.")

@@ -1,4 +1,4 @@
-"""Mixup in the UFM (Fisher, Meng & Papyan 2024), theory.md section 5: the fixed-point features under a fixed
+"""Mixup in the UFM (Fisher, Meng & Papyan 2024), docs/theory.md section 10: the fixed-point features under a fixed
 ETF (CE) and the ridge solution (MSE); their structure; and the paper's empirical 'channels' claim probed with
 a learnable classifier."""
 

@@ -6,7 +6,7 @@ docs/theory.md sections 8 and 9), and the SELI geometry.
   W Hbar = Z at the optimum. Solved to a certified gap by :func:`ufm.convex.solve_convex`.
 - SELI (Thrampoulidis, Kini, Vakilian & Behnia 2022): as lambda -> 0 the normalised class-mean logits tend to
   the simplex-encoded labels (I - J/K) and W W^T tends (up to scale) to (S S^T)^{1/2}, S S^T =
-  (I - J/K) D (I - J/K) [recalled in theory.md: tested, not assumed]. Convergence is slow (~1/log(1/lambda)).
+  (I - J/K) D (I - J/K) [docs/theory.md section 9: tested, not assumed]. Convergence is slow (~1/log(1/lambda)).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Master reduction of every linear UFM (theory.md section 0; Zhu et al. 2021 for M = 1, Garrod & Keating 2024
+"""Master reduction of every linear UFM (docs/theory.md section 3; Zhu et al. 2021 for M = 1, Garrod & Keating 2024
 and Sukenik et al. 2023 for deep models).
 
 For layers W_M..W_1 and features H with W_M..W_1 H = Z D^{1/2} fixed (collapsed features),

@@ -1,4 +1,4 @@
-"""Mixup under a fixed centred simplex-ETF classifier (Fisher, Meng & Papyan 2024), theory.md section 5.
+"""Mixup under a fixed centred simplex-ETF classifier (Fisher, Meng & Papyan 2024), docs/theory.md section 10.
 
 Normalisation: ufm's canonical objective, (1/N) sum_samples loss + lambda_H/2 ||H||^2 (+ lambda_W terms for
 learnable layers only; a fixed classifier is not penalised). With W fixed to the unit-row simplex ETF
