@@ -6,13 +6,53 @@ import pytest
 
 import ufm
 from ufm.solver import solve
-from ufm.theory import PREDICTIONS, applicable, dang2023, garrod2024, master, zhu2021
+from ufm.theory import PREDICTIONS, applicable, dang2023, garrod2024, zhu2021
 
 
-@pytest.mark.parametrize("module", [master, zhu2021, dang2023, garrod2024])
+def _theory_modules():
+    """Every module of ufm.theory (discovered, as the package discovers them)."""
+    import importlib
+    import pkgutil
+
+    import ufm.theory as pkg
+
+    return [importlib.import_module(f"ufm.theory.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+
+
+SYMBOLIC = [m for m in _theory_modules() if hasattr(m, "symbolic_checks")]
+
+
+def test_discovery_finds_the_theory_modules():
+    names = {m.__name__.rsplit(".", 1)[1] for m in SYMBOLIC}
+    assert {"master", "zhu2021", "dang2023", "garrod2024"} <= names
+
+
+@pytest.mark.parametrize("module", SYMBOLIC, ids=lambda m: m.__name__)
 def test_symbolic_facts_verified(module):
     facts = module.symbolic_checks()
     assert facts and all(facts.values()), {k: v for k, v in facts.items() if not v}
+
+
+def test_every_prediction_is_checked_somewhere():
+    """A new theorem lands as a theory module and a statement (or a zoo entry): every registered prediction
+    is used by a proofs_check statement or by the problem zoo, so it is tested against the solver."""
+    import inspect
+
+    from proofs_check import load_statements
+    from ufm import zoo
+
+    used = {e.prediction for e in zoo.ENTRIES.values()}
+    sources = "".join(inspect.getsource(inspect.getmodule(s.cases)) for s in load_statements().values())
+    unchecked = [n for n in PREDICTIONS if n not in used and n not in sources]
+    assert not unchecked, unchecked
+
+
+def test_applies_must_return_a_pair():
+    from ufm.theory.base import Prediction
+
+    bad = Prediction("bad", "me", "claim", applies=lambda p: True, predict=lambda p: {})
+    with pytest.raises(TypeError, match="bad.*\\(bool, reason\\)"):
+        bad.applies(ufm.Problem.balanced(2, 2, 2))
 
 
 def test_registry_and_applicability():
