@@ -305,6 +305,11 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
     W_M..W_1 (with the bias), and for depth M > 1 under ``"per_layer"`` one dict per layer m = 1..M: the
     features entering layer m, W_{m-1}..W_1 H, against the classifier W_M..W_m (deep neural collapse,
     Dang et al. 2023). ``mean`` and ``ddof`` as in :func:`nc_metrics`, passed to every layer."""
+    with np.errstate(all="ignore"):  # undefined quantities are nan by design (module docstring), not warnings
+        return _solution_metrics(solution, mean, predicted_gram, per_layer, ddof)
+
+
+def _solution_metrics(solution, mean, predicted_gram, per_layer, ddof) -> dict:
     _check_mean(mean)
     ddof = _check_ddof(ddof)
     labels = solution.problem.labels()

@@ -54,7 +54,8 @@ def _programs(f, unravel_key):
 
 
 def _stationarity(fx, g, x) -> float:
-    return float(np.linalg.norm(g) * max(np.linalg.norm(x), 1.0) / max(abs(fx), F_FLOOR))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing norm is an infinite stationarity
+        return float(np.linalg.norm(g) * max(np.linalg.norm(x), 1.0) / max(abs(fx), F_FLOOR))
 
 
 def polish(f, params, data, *, gtol: float, max_steps: int = 12) -> tuple[Run, Curvature]:
@@ -78,7 +79,8 @@ def polish(f, params, data, *, gtol: float, max_steps: int = 12) -> tuple[Run, C
     steps, mu_rel = 0, 10 * eps
     while True:
         fx, g, e, V = (np.asarray(a) for a in eig(x, data))
-        fx, gn = float(fx), float(np.linalg.norm(g))
+        with np.errstate(over="ignore", invalid="ignore"):
+            fx, gn = float(fx), float(np.linalg.norm(g))
         s = _stationarity(fx, g, np.asarray(x))
         if s <= gtol or steps >= max_steps or not np.isfinite(fx):
             break

@@ -31,6 +31,13 @@ from ufm.hypotheses import MASTER_REDUCTION
 from ufm.loop import LoopOptions, best_run, distinct_values, minimize
 
 
+def geometric_mean(values) -> float:
+    """(prod values)^(1/len) computed in logarithms (no overflow at weight decay 1e300, no underflow at 1e-300);
+    0 when a value is 0."""
+    v = np.asarray(values, float)
+    return 0.0 if np.any(v <= 0) else float(np.exp(np.mean(np.log(v))))
+
+
 def applicable(problem) -> tuple[bool, str]:
     """Whether the master reduction (and so :func:`reduced_search`) applies to ``problem``."""
     return MASTER_REDUCTION(problem)
@@ -49,7 +56,7 @@ def schatten_value(problem, Z, b=None) -> float:
     logits = np.asarray(Z) + (0 if b is None else np.asarray(b)[:, None])
     value = float(np.sum(n / n.sum() * np.asarray(losses.get(problem.loss).per_sample(
         jnp.asarray(logits), jnp.eye(K)))))
-    lam = (problem.lambda_H * np.prod(problem.lambda_W)) ** (1 / (M + 1))
+    lam = geometric_mean([problem.lambda_H, *problem.lambda_W])
     s = np.linalg.svd(np.asarray(Z) * np.sqrt(n)[None, :], compute_uv=False)
     # rounding-level singular values (exact zeros of a rank-deficient Z) would add (1e-16)^{2/(M+1)}
     s = s[s > K * np.finfo(float).eps * s[0]] if s.size and s[0] > 0 else s[:0]
@@ -71,7 +78,7 @@ def factor_logits(problem, Z, b=None, r: Optional[int] = None) -> dict:
     lams = [problem.lambda_H, *problem.lambda_W]
     if any(lam <= 0 for lam in lams):  # no decay: any factorisation costs nothing, use the plain balanced one
         lams = [1.0] * (M + 1)
-    Lam = np.prod(lams) ** (1 / (M + 1))
+    Lam = geometric_mean(lams)
     alpha = [np.sqrt(Lam / lam) for lam in lams]
     root = s ** (1 / (M + 1))
     H = alpha[0] * root[:, None] * Vt
@@ -121,7 +128,7 @@ def rebalance(problem, params: dict) -> dict:
     lams = [problem.lambda_H, *problem.lambda_W[:L]]
     if any(lam <= 0 for lam in lams):
         lams = [1.0] * (L + 1)
-    Lam = np.prod(lams) ** (1 / (L + 1))
+    Lam = geometric_mean(lams)
     alpha = [np.sqrt(Lam / lam) for lam in lams]
     U, s, Vt = np.linalg.svd(P, full_matrices=False)
     r = min(s.size, d)

@@ -34,6 +34,7 @@ import sympy as sp
 from scipy.optimize import minimize_scalar
 
 from ufm.hypotheses import requires
+from ufm.reduced import geometric_mean
 from ufm.theory.base import Prediction, register
 
 x, nk, N, lbar, lH, bsym = sp.symbols("x n_k N lambdabar lambda_H b", positive=True)
@@ -79,7 +80,7 @@ def symbolic_checks(depths=(1, 2, 3)) -> dict:
 # ------------------------------------------------------------------------------------------ numerics
 def _params(problem):
     M = problem.depth
-    lb = float(np.prod(problem.lambda_W)) ** (1 / M)
+    lb = geometric_mean(problem.lambda_W)
     Nv = float(problem.N)
     b = M * Nv * lb * (Nv * problem.lambda_H) ** (1 / M)
     return M, lb, Nv, b
@@ -188,7 +189,7 @@ def predict_balanced(problem) -> dict:
 def etf_family_value(problem) -> tuple[float, float]:
     """min over a >= 0 of the master reduction along Z = a (I - J/K) for balanced CE: returns (value, a*)."""
     K, n, M = problem.K, problem.counts[0], problem.depth
-    Lam = (problem.lambda_H * np.prod(problem.lambda_W)) ** (1 / (M + 1))
+    Lam = geometric_mean([problem.lambda_H, *problem.lambda_W])
 
     def phi(a):
         return np.log1p((K - 1) * np.exp(-a)) + (M + 1) / 2 * Lam * (K - 1) * (a * np.sqrt(n)) ** (2 / (M + 1))
