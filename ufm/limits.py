@@ -70,11 +70,7 @@ def estimate_bytes(problem, *, reduce: bool, memory: int = 10, second_order: boo
 
 def check_problem_size(problem, options=None) -> None:
     """Raise :class:`ResourceError` (one line: what is needed, the limit, how to override) when a solve of
-    ``problem`` would exceed the limits."""
-    limit_depth = max_depth()
-    if problem.depth > limit_depth:
-        raise ResourceError("depth", f"M = {problem.depth} layers exceeds the limit of {limit_depth} (compilation "
-                                     "grows with the depth); raise it with UFM_MAX_DEPTH or ufm.limits.configure")
+    ``problem`` would exceed the memory limit (the depth limit is enforced when the Problem is built)."""
     reduce = True if options is None else options.reduce != "never"
     memory = 10 if options is None else options.memory
     need = estimate_bytes(problem, reduce=reduce, memory=memory) / 2 ** 30

@@ -119,6 +119,13 @@ class Problem:
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "d", _check_int("d", self.d, 1))
         depth = _check_int("depth", self.depth, 1)
+        from ufm.limits import max_depth
+
+        if depth > max_depth():  # before anything of size depth is built
+            from ufm.errors import ResourceError
+
+            raise ResourceError("depth", f"M = {depth} layers exceeds the limit of {max_depth()} (compilation grows "
+                                         "with the depth); raise it with UFM_MAX_DEPTH or ufm.limits.configure")
         object.__setattr__(self, "depth", depth)
 
         if not isinstance(self.loss, str) or self.loss not in losses.available():
