@@ -76,7 +76,7 @@ def check_problem_size(problem, options=None) -> None:
     need = estimate_bytes(problem, reduce=reduce, memory=memory) / 2 ** 30
     limit = max_memory_gb()
     if need > limit:
-        raise ResourceError("problem", f"a solve needs about {need:.1f} GiB (K = {problem.K}, N = {problem.N}, "
-                                       f"d = {problem.d}, M = {problem.depth}) but the limit is {limit:.1f} GiB; "
+        raise ResourceError("problem", f"a solve needs about {need:.3g} GiB (K = {problem.K}, N = {problem.N}, "
+                                       f"d = {problem.d}, M = {problem.depth}) but the limit is {limit:.3g} GiB; "
                                        "raise it with --max-memory-gb, UFM_MAX_MEMORY_GB or "
                                        "ufm.limits.configure(max_memory_gb=...)")

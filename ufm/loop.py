@@ -303,7 +303,7 @@ def executable(jitted, key, *args):
         t0 = time.perf_counter()
         exe = jitted.lower(*args).compile()
         _COMPILE_SECONDS[0] += time.perf_counter() - t0
-        if len(_EXECUTABLES) > 256:
+        if len(_EXECUTABLES) > 64:  # compiled executables hold memory: keep the recent ones
             _EXECUTABLES.clear()
         _EXECUTABLES[full_key] = exe
     return exe

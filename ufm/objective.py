@@ -52,9 +52,9 @@ class Groups(NamedTuple):
 
 def groups(problem) -> Groups:
     """The groups of identical target columns of ``problem`` (module docstring)."""
-    T = problem.targets()
     if problem.samples is None:  # one-hot labels grouped by class: no need to compare columns
         return Groups(problem.labels(), np.asarray(problem.counts, np.int64), np.eye(problem.K))
+    T = problem.targets()
     _, first, inverse, sizes = np.unique(T.T, axis=0, return_index=True, return_inverse=True, return_counts=True)
     order = np.argsort(first, kind="stable")  # groups in order of first appearance
     rank = np.empty_like(order)
