@@ -120,3 +120,30 @@ def test_reduced_search_finds_the_all_off_optimum_of_balanced_deep_mse():
     assert abs(found.objective - 0.5) <= 1e-10
     sol = solve(p, init=obj.lift(p, found.params))
     assert np.max(np.abs(sol.mean_logits)) <= 1e-6
+
+
+@pytest.mark.parametrize("depth,fixed,reduce", [(1, False, False), (3, False, True), (3, True, True), (2, False, False)])
+def test_rebalance_keeps_the_product_and_minimises_the_penalty(depth, fixed, reduce):
+    """ufm.reduced.rebalance: the product of the learnable factors is unchanged (so is the loss), the penalty
+    does not go up, and the factorisation is balanced (lambda_{m+1} W_{m+1}^T W_{m+1} = lambda_m W_m W_m^T,
+    lambda_1 W_1^T W_1 = lambda_H H H^T), whatever the coordinates (full or class-reduced)."""
+    from ufm import forward
+    from ufm.reduced import rebalance
+
+    kw = {"classifier": "etf", "lambda_W": [2e-3] * (depth - 1) + [0.0]} if fixed else \
+        {"lambda_W": [1e-3 * (m + 1) for m in range(depth)]}
+    p = ufm.Problem(counts=(3, 2, 2), d=4, depth=depth, lambda_H=3e-3, **kw)
+    rng = np.random.default_rng(depth)
+    shapes = obj.param_shapes(p, reduce=reduce)
+    x = {"W": tuple(rng.standard_normal(s) for s in shapes["W"]), "H": rng.standard_normal(shapes["H"])}
+    y = rebalance(p, x)
+    np.testing.assert_allclose(forward.logits(list(y["W"]), y["H"]), forward.logits(list(x["W"]), x["H"]),
+                               atol=1e-12 * np.max(np.abs(forward.logits(list(x["W"]), x["H"]))))
+    data = obj.problem_data(p, reduce=reduce)
+    pen = [float(obj.penalty(z, data, p.bias)) for z in (x, y)]
+    assert pen[1] <= pen[0] * (1 + 1e-12)
+    lams = [p.lambda_H, *p.lambda_W[: len(y["W"])]]
+    A = [lams[0] * y["H"] @ y["H"].T] + [lams[m + 1] * y["W"][m] @ y["W"][m].T for m in range(len(y["W"]))]
+    B = [lams[m + 1] * y["W"][m].T @ y["W"][m] for m in range(len(y["W"]))]
+    for m in range(len(y["W"])):  # lambda_{m+1} W^T W of layer m+1 equals the Gram of its input factor
+        np.testing.assert_allclose(B[m], A[m], atol=1e-10 * np.max(np.abs(A[m])))

@@ -109,7 +109,8 @@ def pad(problem, params: dict) -> dict:
 
 def rebalance(problem, params: dict) -> dict:
     """The same product of the learnable factors, balanced (docs/theory.md section 3): with P = W_L ... W_1 H
-    (L learnable layers, the fixed classifier excluded) = U S V^T, the factors become
+    (L learnable layers, the fixed classifier excluded) = U S V^T (computed through thin QR factorisations of
+    the layers' product and of H, never forming P), the factors become
     H = a_0 S^{1/(L+1)} V^T, W_m = a_m S^{1/(L+1)} (m < L), W_L = a_L U S^{1/(L+1)} (padded to width d),
     a_j = (Lambda / lambda_j)^{1/2}: the minimum of sum_j lambda_j/2 ||A_j||^2 over factorisations of P
     (AM-GM). The loss, which sees only the product (linear layers), does not change; the penalty can only go
@@ -122,15 +123,19 @@ def rebalance(problem, params: dict) -> dict:
     if L == 0:
         return params
     H = np.asarray(params["H"], float)
-    P = H
-    for W in Ws:
-        P = W @ P
+    A = Ws[0]
+    for W in Ws[1:]:
+        A = W @ A  # a x d, a = K or d: the product of the learnable layers
     lams = [problem.lambda_H, *problem.lambda_W[:L]]
     if any(lam <= 0 for lam in lams):
         lams = [1.0] * (L + 1)
     Lam = geometric_mean(lams)
     alpha = [np.sqrt(Lam / lam) for lam in lams]
-    U, s, Vt = np.linalg.svd(P, full_matrices=False)
+    # the SVD of P = A H through thin QRs (P itself, a x C, is never formed: cost O((a + C) d^2))
+    Qa, Ra = np.linalg.qr(A)
+    Qh, Rh = np.linalg.qr(H.T)
+    Uc, s, Vct = np.linalg.svd(Ra @ Rh.T)
+    U, Vt = Qa @ Uc, (Qh @ Vct.T).T
     r = min(s.size, d)
     U, s, Vt = U[:, :r], s[:r], Vt[:r, :]
     root = s ** (1 / (L + 1))
