@@ -147,6 +147,15 @@ class LoopOptions:
             raise OptionsError("method", f"must be one of {list(METHODS)}, got {self.method!r}")
 
 
+def cast(tree, dtype):
+    """Every floating-point leaf as ``dtype`` (integer leaves, e.g. class labels, stay integers)."""
+    def one(a):
+        a = jnp.asarray(a)
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    return jax.tree_util.tree_map(one, tree)
+
+
 def tree_norm(tree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree)))
 
@@ -324,8 +333,7 @@ def minimize(f, x0, data, opts: LoopOptions, *, max_iter: int, gtol: float, dtyp
     """Minimise a smooth ``f(params, data)`` over a parameter pytree from ``x0`` with the loop of this module.
     ``f`` must be a stable (module-level or cached) function: compilations are cached on its identity."""
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
-    data = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), data)
-    args = (x0, data, jnp.asarray(max_iter), jnp.asarray(gtol, dtype))
+    args = (x0, cast(data, dtype), jnp.asarray(max_iter), jnp.asarray(gtol, dtype))
     return to_run(*executable(compiled_run(f, opts), ("run", f, opts), *args)(*args))
 
 
@@ -345,8 +353,7 @@ def trace(f, x0, data, opts: LoopOptions, *, max_iter: int, gtol: float, num_ite
     """:func:`minimize` recording its history (:func:`make_trace`)."""
     runner = compiled_trace(f, opts, int(num_iter), tuple(keep))
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
-    data = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), data)
-    args = (x0, data, jnp.asarray(min(max_iter, num_iter)), jnp.asarray(gtol, dtype))
+    args = (x0, cast(data, dtype), jnp.asarray(min(max_iter, num_iter)), jnp.asarray(gtol, dtype))
     out, values, gnorms, stats, buf = executable(runner, ("trace", f, opts, int(num_iter), tuple(keep)),
                                                  *args)(*args)
     run = to_run(*out)

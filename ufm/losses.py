@@ -56,6 +56,9 @@ class Loss:
       attains_minimum: inf_z l(z, t) is attained at finite logits.
       family: ``"cross_entropy"``, ``"squared_error"`` or ``""``: which papers' normalisations apply
         (``ufm.from_convention`` rescales a squared error written with another factor than 1/2).
+      per_label: optional ``(Z, labels) -> (C,)``: the loss for one-hot targets given as integer labels; with
+        it, problems with many classes are evaluated in column blocks without a K x C target or logit matrix
+        (``ufm.objective``, docs/theory.md section 13).
       description: one line for ``--help`` and reports.
     """
 
@@ -67,6 +70,7 @@ class Loss:
     shift_invariant: bool = False
     attains_minimum: bool = True
     family: str = ""
+    per_label: Optional[Callable] = None
     description: str = ""
 
     def validate(self, problem) -> None:
@@ -136,18 +140,27 @@ def cross_entropy(Z, T):
     lse(z) - z_y loses every digit below eps |z_y|: at weight decay 1e-12 the optimal loss is ~1e-10 with
     logits ~25, so it is wrong in the 5th digit and its gradient p_y - 1 in the 6th; solving and certifying
     at small weight decay needs this form."""
-    K = Z.shape[0]
     r = jnp.argmax(T, axis=0)
+    other = jnp.arange(Z.shape[0])[:, None] != r[None, :]
     U = Z - jnp.take_along_axis(Z, r[None, :], axis=0)  # U[r] = 0 exactly
+    # sum over k != r only: the k = r term is 0, and writing it would send a gradient -t_r into U_r that
+    # cancels against +t_r in the chain rule of U = Z - z_r (losing every digit of the tiny gradient)
+    return _lse_relative(U, other) - jnp.sum(jnp.where(other, T * U, 0.0), axis=0)
+
+
+def cross_entropy_labels(Z, labels):
+    """:func:`cross_entropy` with one-hot targets given as integer labels (C,): no K x C target matrix."""
+    other = jnp.arange(Z.shape[0])[:, None] != labels[None, :]
+    return _lse_relative(Z - jnp.take_along_axis(Z, labels[None, :], axis=0), other)
+
+
+def _lse_relative(U, other):
+    """log sum_k e^{U_k} for columns with U_r = 0 at the reference row (``other`` is False there), stably."""
     # the shift m cancels mathematically; without stop_gradient, autodiff of max splits its derivative among
     # tied maxima (e.g. at z = 0) and the log1p branch would get a wrong gradient
     m = jax.lax.stop_gradient(jnp.max(U, axis=0))  # >= 0
-    other = jnp.arange(K)[:, None] != r[None, :]
     S = jnp.sum(jnp.where(other, jnp.exp(U - m), 0.0), axis=0)
-    lse = jnp.where(m > 0, m + jnp.log(jnp.exp(-m) + S), jnp.log1p(S))
-    # sum over k != r only: the k = r term is 0, and writing it would send a gradient -t_r into U_r that
-    # cancels against +t_r in the chain rule of U = Z - z_r (losing every digit of the tiny gradient)
-    return lse - jnp.sum(jnp.where(other, T * U, 0.0), axis=0)
+    return jnp.where(m > 0, m + jnp.log(jnp.exp(-m) + S), jnp.log1p(S))
 
 
 def _plogp(T, V):
@@ -188,6 +201,12 @@ def squared_error(Z, T):
     return 0.5 * jnp.sum((Z - T) ** 2, axis=0)
 
 
+def squared_error_labels(Z, labels):
+    """:func:`squared_error` with one-hot targets given as integer labels (C,)."""
+    zy = jnp.take_along_axis(Z, labels[None, :], axis=0)[0]
+    return 0.5 * (jnp.sum(Z * Z, axis=0) - 2.0 * zy + 1.0)
+
+
 def _mse_conjugate(V, T):
     """l*(v; t) = 1/2 ||v||^2 + <v, t>."""
     return 0.5 * jnp.sum(V ** 2, axis=0) + jnp.sum(V * T, axis=0)
@@ -200,6 +219,7 @@ def gradient(loss: Loss, Z, T):
 
 CE = register(Loss("ce", cross_entropy, conjugate=_ce_conjugate, center_dual=_ce_center_dual, smoothness=0.5,
                    shift_invariant=True, attains_minimum=False, family="cross_entropy",
-                   description="softmax cross-entropy, logsumexp(z) - z_y"))
+                   per_label=cross_entropy_labels, description="softmax cross-entropy, logsumexp(z) - z_y"))
 MSE = register(Loss("mse", squared_error, conjugate=_mse_conjugate, smoothness=1.0, shift_invariant=False,
-                    attains_minimum=True, family="squared_error", description="squared error to one-hot targets, 1/2 ||z - e_y||^2"))
+                    attains_minimum=True, family="squared_error", per_label=squared_error_labels,
+                    description="squared error to one-hot targets, 1/2 ||z - e_y||^2"))

@@ -129,13 +129,15 @@ def cdnv(H, labels, weights=None) -> float:
     means, _, _, residual, labels = class_statistics(H, labels, weights=weights)
     K = means.shape[1]
     w = np.ones(labels.shape[0]) if w is None else w
-    var = np.array([_wmean(np.sum(residual[:, labels == c] ** 2, axis=0)[None, :], w[labels == c])[0]
-                    for c in range(K)])
+    res2 = np.sum(residual ** 2, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.bincount(labels, weights=w * res2, minlength=K) / np.bincount(labels, weights=w, minlength=K)
     vals = []
-    for c in range(K):
-        for c2 in range(c + 1, K):
-            vals.append(_div((var[c] + var[c2]) / 2, np.sum((means[:, c] - means[:, c2]) ** 2)))
-    return float(np.mean(vals))
+    for c in range(K - 1):  # one row of pairs at a time: O(K d) memory, exact differences
+        dist2 = np.sum((means[:, c + 1:] - means[:, c:c + 1]) ** 2, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals.append(np.where(dist2 > 0, (var[c] + var[c + 1:]) / 2 / np.where(dist2 > 0, dist2, 1.0), np.nan))
+    return float(np.mean(np.concatenate(vals)))
 
 
 def _cosines(X):
@@ -251,10 +253,10 @@ def gnc2(centred) -> float:
         return float("nan")
     U = centred / norms
     K = U.shape[1]
-    dists = [np.linalg.norm(U[:, c] - U[:, c2]) for c in range(K) for c2 in range(c + 1, K)]
-    if min(dists) == 0:
+    dists = np.concatenate([np.linalg.norm(U[:, c + 1:] - U[:, c:c + 1], axis=0) for c in range(K - 1)])
+    if np.min(dists) == 0:
         return float("inf")
-    return float(np.mean(np.log(1.0 / np.array(dists))))
+    return float(np.mean(-np.log(dists)))
 
 
 def procrustes_distance(A, B) -> float:

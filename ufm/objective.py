@@ -90,15 +90,52 @@ def logits(params: dict, data: dict) -> jax.Array:
     return forward.logits(layers(params, data), params["H"] * data["scale"][None, :], params.get("b"))
 
 
+#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks
+STREAM_MIN_LOGITS = 2 ** 22
+#: logits per block (K x B) of a streamed evaluation
+STREAM_BLOCK_LOGITS = 2 ** 20
+
+
+def streamed_loss(per_label, params: dict, data: dict):
+    """sum_c weights_c l(z_c, e_{y_c}) over column blocks of B = max(1, 2^20 / K) columns: each block's K x B
+    logits are formed, reduced to one number and, under ``jax.checkpoint``, recomputed in the backward pass
+    instead of stored, so memory is O(K B + (K + C) d) instead of O(K C) for targets and logits (the
+    language-model regime: K = vocabulary size). Exactly the dense sum (blocks add up in another order)."""
+    Wp = forward.product(layers(params, data))  # K x d (linear layers)
+    Hs = params["H"] * data["scale"][None, :]
+    b = params.get("b")
+    K, (d, C) = Wp.shape[0], Hs.shape
+    B = max(1, min(C, STREAM_BLOCK_LOGITS // max(K, 1)))
+    nb = -(-C // B)
+    pad = nb * B - C
+    Hb = jnp.pad(Hs, ((0, 0), (0, pad))).reshape(d, nb, B).transpose(1, 0, 2)
+    yb = jnp.pad(data["labels"], (0, pad)).reshape(nb, B)
+    wb = jnp.pad(data["weights"], (0, pad)).reshape(nb, B)  # padded columns weigh 0
+
+    @jax.checkpoint
+    def block(total, xs):
+        h, y, w = xs
+        Z = Wp @ h if b is None else Wp @ h + b[:, None]
+        return total + jnp.sum(w * per_label(Z, y)), None
+
+    total, _ = jax.lax.scan(block, jnp.zeros((), Hs.dtype), (Hb, yb, wb))
+    return total
+
+
 @functools.lru_cache(maxsize=None)
 def make_objective(loss: str, bias: str):
     """The objective ``f(params, data) -> scalar`` for a loss name and a bias mode (module docstring).
-    Cached: the same function object (and so the same compilation) for the same loss and bias."""
+    Cached: the same function object (and so the same compilation) for the same loss and bias. Data with
+    integer ``labels`` instead of ``targets`` (:func:`problem_data`, many classes) is evaluated in column
+    blocks (:func:`streamed_loss`)."""
     loss_obj = losses.get(loss)
 
     def f(params, data):
-        return loss_obj.weighted(logits(params, data), data["targets"], data["weights"]) + penalty(params, data,
-                                                                                                    bias)
+        if "labels" in data:
+            value = streamed_loss(loss_obj.per_label, params, data)
+        else:
+            value = loss_obj.weighted(logits(params, data), data["targets"], data["weights"])
+        return value + penalty(params, data, bias)
 
     return f
 
@@ -108,22 +145,43 @@ def _lambda_W_learnable(problem) -> np.ndarray:
     return lw[:-1] if problem.classifier_fixed else lw
 
 
-def problem_data(problem, dtype=None, *, reduce: bool = False) -> dict:
-    """The data of the full (``reduce=False``) or class-reduced objective of ``problem`` as jax arrays."""
+def streams(problem, reduce: bool) -> bool:
+    """Whether the objective of ``problem`` is evaluated in column blocks (:func:`streamed_loss`): one-hot
+    targets, linear layers, a loss with ``per_label``, and at least :data:`STREAM_MIN_LOGITS` logits."""
+    return (problem.samples is None and losses.get(problem.loss).per_label is not None
+            and getattr(problem, "activation", "linear") == "linear"
+            and problem.K * columns(problem, reduce) >= STREAM_MIN_LOGITS)
+
+
+def problem_data(problem, dtype=None, *, reduce: bool = False, stream: Optional[bool] = None) -> dict:
+    """The data of the full (``reduce=False``) or class-reduced objective of ``problem`` as jax arrays: the
+    decays, the targets (K x C) or, streamed (``stream``; default :func:`streams`), the integer labels (C,),
+    the column weights and scales, and the fixed classifier."""
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    stream = streams(problem, reduce) if stream is None else bool(stream)
+    if stream and (problem.samples is not None or losses.get(problem.loss).per_label is None):
+        raise ProblemError("stream", "a streamed evaluation needs one-hot targets and a loss with per_label")
     N = float(problem.N)
     if reduce:
         g = groups(problem)
         sizes = g.sizes.astype(np.float64)
-        targets, weights, scale = g.targets, sizes / N, 1.0 / np.sqrt(sizes)
+        weights, scale = sizes / N, 1.0 / np.sqrt(sizes)
+        labels = np.arange(len(sizes))  # one-hot groups are the classes, in class order
+        targets = None if stream else g.targets
     else:
-        targets = problem.targets()
-        weights, scale = np.full(targets.shape[1], 1.0 / N), np.ones(targets.shape[1])
+        labels = problem.labels()
+        targets = None if stream else problem.targets()
+        weights, scale = np.full(labels.shape[0], 1.0 / N), np.ones(labels.shape[0])
     data = {"lambda_W": _lambda_W_learnable(problem), "lambda_H": problem.lambda_H, "lambda_b": problem.lambda_b,
-            "targets": targets, "weights": weights, "scale": scale}
+            "weights": weights, "scale": scale}
     if problem.classifier_fixed:
         data["classifier"] = problem.classifier_matrix()
-    return {k: jnp.asarray(v, dtype=dtype) for k, v in data.items()}
+    out = {k: jnp.asarray(v, dtype=dtype) for k, v in data.items()}
+    if stream:
+        out["labels"] = jnp.asarray(labels, dtype=jnp.int32)
+    else:
+        out["targets"] = jnp.asarray(targets, dtype=dtype)
+    return out
 
 
 def param_shapes(problem, *, reduce: bool = False, width: Optional[int] = None) -> dict:

@@ -55,6 +55,9 @@ SECOND_ORDER_MAX_PARAMS = 200_000
 #: does not project out the symmetries (``ufm.certificates`` does): their exact zero eigenvalues come out as
 #: rounding of the Hessian (up to ~1e-12 relative observed), which this threshold stays well above
 SADDLE_RTOL = 1e-9
+#: ``search="auto"`` runs the global search for at most this many classes: its structured starts factor K x K
+#: matrices (one SVD each, dozens of starts), which dominates the solve beyond a few hundred classes
+SEARCH_MAX_CLASSES = 256
 #: largest accepted iteration cap
 MAX_ITER_LIMIT = 10 ** 9
 MODES = ("auto", "always", "never")
@@ -170,7 +173,8 @@ def use_reduction(problem: Problem, options: SolverOptions) -> bool:
 
 def use_search(problem: Problem, options: SolverOptions, init) -> bool:
     """``search="auto"``: deep models and one-layer models with d < K (where random starts are not enough),
-    whenever the master reduction applies and no start was given."""
+    whenever the master reduction applies, no start was given and K <= :data:`SEARCH_MAX_CLASSES`
+    (``search="always"`` runs it for any K)."""
     if options.search == "never":
         return False
     ok, why = reduced.applicable(problem)
@@ -178,7 +182,8 @@ def use_search(problem: Problem, options: SolverOptions, init) -> bool:
         if not ok:
             raise OptionsError("search", f"the reduced-problem search does not apply: {why}")
         return True
-    return ok and init is None and (problem.depth > 1 or problem.d < problem.K)
+    return (ok and init is None and (problem.depth > 1 or problem.d < problem.K)
+            and problem.K <= SEARCH_MAX_CLASSES)
 
 
 def use_polish(n_params: int, options: SolverOptions) -> bool:

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
-from ufm.loop import LoopOptions, make_run, to_run
+from ufm.loop import LoopOptions, cast, make_run, to_run
 
 
 def default_inner() -> str:
@@ -83,7 +83,7 @@ def solve_batch(problems, x0s, options, *, reduce: bool = False, inner: str | No
     starts = list(x0s) + [x0s[-1]] * pad
 
     def stack(trees):
-        return jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v, dtype) for v in a]), *trees)
+        return cast(jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *trees), dtype)
 
     fn = _batched(problems[0].loss, problems[0].bias, options.loop, inner, n_dev)
     X, F, G, S, I, C = fn(stack(starts), stack(datas), jnp.asarray(options.max_iter),

@@ -1,0 +1,67 @@
+"""The objective: streamed (column blocks, integer labels) equals dense; stable CE; class-reduced coordinates."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ufm
+from ufm import losses
+from ufm import objective as obj
+
+
+@pytest.mark.parametrize("loss,bias", [("ce", "none"), ("ce", "free"), ("mse", "regularized"), ("mse", "none")])
+@pytest.mark.parametrize("reduce", [False, True])
+def test_streamed_equals_dense_value_and_gradient(monkeypatch, loss, bias, reduce):
+    """Blocks of 2 columns (the block size forced small): the same value and gradient as the dense K x C
+    evaluation, to rounding (the blocks sum in another order)."""
+    monkeypatch.setattr(obj, "STREAM_BLOCK_LOGITS", 2 * 5)  # K = 5: two columns per block, a padded last block
+    kw = {"lambda_b": 1e-2} if bias == "regularized" else {}
+    p = ufm.Problem(counts=(3, 2, 4, 1, 5), d=3, depth=2, loss=loss, bias=bias, lambda_W=1e-3, lambda_H=2e-3, **kw)
+    x = obj.init_params(p, jax.random.PRNGKey(1), 1.0, reduce=reduce)
+    if "b" in x:
+        x["b"] = jnp.asarray(np.random.default_rng(0).standard_normal(p.K))
+    f = obj.make_objective(loss, bias)
+    dense, streamed = (obj.problem_data(p, reduce=reduce, stream=s) for s in (False, True))
+    assert "labels" in streamed and "targets" not in streamed and streamed["labels"].dtype == jnp.int32
+    v0, g0 = jax.value_and_grad(f)(x, dense)
+    v1, g1 = jax.value_and_grad(f)(x, streamed)
+    assert abs(float(v0 - v1)) <= 1e-14 * abs(float(v0))
+    for a, b in zip(jax.tree_util.tree_leaves(g0), jax.tree_util.tree_leaves(g1)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(a))))
+
+
+def test_streaming_is_chosen_for_many_classes_and_solves(monkeypatch):
+    """Above STREAM_MIN_LOGITS logits the solver evaluates in blocks (no K x C target matrix in the data) and
+    reaches the closed form (balanced CE, Zhu et al. 2021)."""
+    monkeypatch.setattr(obj, "STREAM_MIN_LOGITS", 400)
+    p = ufm.Problem.balanced(30, 2, 29, loss="ce", lambda_W=1e-3, lambda_H=1e-3)
+    assert obj.streams(p, reduce=True) and not obj.streams(p.replace(counts=(2,) * 3, d=2), reduce=True)
+    sol = ufm.solve(p)
+    from ufm.theory import PREDICTIONS
+
+    f = PREDICTIONS["zhu2021_balanced_ce"].predict(p)["objective"]
+    assert sol.status.acceptable and abs(sol.objective - f) <= 1e-10 * f
+
+
+def test_labels_losses_equal_the_target_losses():
+    rng = np.random.default_rng(0)
+    Z = jnp.asarray(rng.standard_normal((6, 9)) * 5)
+    y = jnp.asarray(rng.integers(0, 6, 9))
+    T = jnp.eye(6)[:, y]
+    np.testing.assert_allclose(losses.cross_entropy_labels(Z, y), losses.cross_entropy(Z, T), rtol=1e-15)
+    np.testing.assert_allclose(losses.squared_error_labels(Z, y), losses.squared_error(Z, T), rtol=1e-13)
+
+
+def test_cross_entropy_keeps_every_digit_of_a_tiny_loss():
+    """lse(z) - z_y at margin 30 returns 0 or rounding noise; the stable form returns log1p(sum e^{-30}) to
+    relative 1e-15, and its gradient p_y - 1 = -sum_{k != y} p_k to the same relative accuracy."""
+    Z = jnp.asarray([[30.0], [0.0], [0.0]])
+    T = jnp.asarray([[1.0], [0.0], [0.0]])
+    exact = np.log1p(2 * np.exp(-30.0))
+    assert abs(float(losses.cross_entropy(Z, T)[0]) - exact) <= 1e-15 * exact
+    g = jax.grad(lambda z: jnp.sum(losses.cross_entropy(z, T)))(Z)
+    p_other = np.exp(-30.0) / (1 + 2 * np.exp(-30.0))
+    assert abs(float(g[0, 0]) + 2 * p_other) <= 1e-15 * 2 * p_other
+    naive = float(jax.scipy.special.logsumexp(Z[:, 0]) - Z[0, 0])
+    assert abs(naive - exact) > 1e-3 * exact  # the textbook form is wrong here
