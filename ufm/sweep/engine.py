@@ -99,9 +99,13 @@ def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int, t
 
 
 def _problem_columns(p) -> dict:
-    return {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
-            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
-            "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    out = {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
+           "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
+           "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    if p.samples is not None:  # a sample design (mixup): its fields as JSON (N above counts its samples)
+        to_dict = getattr(p.samples, "to_dict", None)
+        out["samples_json"] = json.dumps(to_dict() if callable(to_dict) else repr(p.samples), default=str)
+    return out
 
 
 def _result_columns(spec: SweepSpec, problem, program, record, search=None) -> dict:
