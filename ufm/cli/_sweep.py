@@ -142,6 +142,12 @@ def _verdict(stats: dict) -> int:
         print(f"ufm sweep: error: {stats['failed_rows']} rows failed (first: {stats['first_failed']}); rerun the "
               "same command to compute them again", file=sys.stderr)
         return 1
+    from ufm.sweep.engine import never_applies
+
+    for name in never_applies(stats):
+        p = stats["predictions"][name]
+        print(f"ufm sweep: warning: prediction {name} applies at none of the {p['points']} points, so nothing was "
+              f"compared with it ({p['first_reason'] or 'no reason recorded'})", file=sys.stderr)
     if bad:
         print(f"ufm sweep: warning: {bad} of {n} points are invalid (status = invalid in results.parquet; first: "
               f"{stats['first_invalid']})", file=sys.stderr)

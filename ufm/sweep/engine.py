@@ -129,10 +129,10 @@ def _result_columns(spec: SweepSpec, problem, program, record, search=None) -> d
     for name in spec.predictions:
         pred = PREDICTIONS[name]
         ok, why = pred.applies(problem)
+        out[f"pred_{name}_applies"] = bool(ok)
+        out[f"pred_{name}_reason"] = "" if ok else str(why)  # why it does not apply (summarized per sweep)
         if not ok:
-            out[f"pred_{name}_applies"] = False
             continue
-        out[f"pred_{name}_applies"] = True
         values = pred.predict(problem)
         if "objective" in values:
             out[f"pred_{name}_objective"] = float(values["objective"])
@@ -404,13 +404,25 @@ def _numeric(col):
 def sweep_stats(df) -> dict:
     """What ``summarize`` prints, as numbers: ``points``, ``rows``, ``invalid_points`` (every row invalid),
     ``failed_rows``, ``first_invalid`` / ``first_failed`` (messages), ``best`` (``best_rows``), and
+    ``predictions``: name -> ``{"applies": points whose best row it applies to, "points": points with a best
+    row, "first_reason": why it does not apply (first such point)}``, ``skipped_rows`` / ``first_skipped``
+    (search rows skipped, and why), and
     ``disagree``: point_id -> relative spread of the objectives of its ``converged`` rows, for points with
     at least two converged rows differing by more than 1e-8 relative (restarts at saddles or spurious critical
     points that still claim convergence)."""
     stats = {"rows": len(df), "points": int(df["point_id"].nunique()) if len(df) else 0, "invalid_points": 0,
-             "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df)}
+             "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df),
+             "predictions": {}, "skipped_rows": 0, "first_skipped": ""}
     if not len(df) or "status" not in df:
         return stats
+    best = stats["best"]
+    for col in [c for c in df.columns if c.startswith("pred_") and c.endswith("_applies")]:
+        name = col[len("pred_"):-len("_applies")]
+        applies = np.array([isinstance(v, (bool, np.bool_)) and bool(v) for v in best[col]], dtype=bool)
+        reasons = best[f"pred_{name}_reason"].to_numpy()[~applies] if f"pred_{name}_reason" in best else []
+        reasons = [r for r in reasons if isinstance(r, str) and r]
+        stats["predictions"][name] = {"applies": int(applies.sum()), "points": len(best),
+                                      "first_reason": reasons[0] if reasons else ""}
     status = df["status"].astype(str)
     invalid = df[status == "invalid"].groupby("point_id").size()
     all_rows = df.groupby("point_id").size()
@@ -419,6 +431,11 @@ def sweep_stats(df) -> dict:
     if invalid_points and "error" in df:
         row = df[df["point_id"] == invalid_points[0]].iloc[0]
         stats["first_invalid"] = f"point_id {invalid_points[0]}: {row['error']}"
+    skipped = df[status == "skipped"]
+    stats["skipped_rows"] = len(skipped)
+    if len(skipped) and "error" in df:
+        row = skipped.iloc[0]
+        stats["first_skipped"] = f"point_id {row['point_id']} restart {row['restart']}: {row['error']}"
     failed = df[status == "failed"]
     stats["failed_rows"] = len(failed)
     if len(failed) and "error" in df:
@@ -434,6 +451,12 @@ def sweep_stats(df) -> dict:
         spread = (hi - lo) / scale
         stats["disagree"] = {int(pid): float(v) for pid, v in spread[(n >= 2) & (spread > DISAGREE_RTOL)].items()}
     return stats
+
+
+def never_applies(stats: dict) -> list:
+    """Names of the requested predictions that apply to no point with a solution (the spec asked for a
+    comparison that never happened)."""
+    return [name for name, p in stats.get("predictions", {}).items() if p["points"] and not p["applies"]]
 
 
 def summarize(df, stats: Optional[dict] = None) -> str:
@@ -452,11 +475,21 @@ def summarize(df, stats: Optional[dict] = None) -> str:
         lines.append("  status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if "grad_norm" in best and best["grad_norm"].notna().any():
             lines.append(f"  gradient norm: median {best['grad_norm'].median():.1e}, max {best['grad_norm'].max():.1e}")
+        for name, p in stats.get("predictions", {}).items():
+            if 0 < p["applies"] < p["points"]:
+                lines.append(f"  prediction {name} applies at {p['applies']} of {p['points']} points (where not: "
+                             f"{p['first_reason'] or 'no reason recorded'})")
         for c in [c for c in best.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")]:
             v = _numeric(best[c])
             v = v[np.isfinite(v)]
             if v.size:
                 lines.append(f"  {c}: max {v.max():.1e} (median {np.median(v):.1e}, {v.size} points)")
+    if stats.get("skipped_rows"):
+        lines.append(f"note: {stats['skipped_rows']} rows skipped (first: {stats['first_skipped']})")
+    for name in never_applies(stats):
+        p = stats["predictions"][name]
+        lines.append(f"WARNING: prediction {name} applies at none of the {p['points']} points, so nothing was "
+                     f"compared with it ({p['first_reason'] or 'no reason recorded'})")
     dis = stats["disagree"]
     if dis:
         worst = sorted(dis, key=dis.get, reverse=True)
