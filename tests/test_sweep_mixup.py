@@ -64,6 +64,11 @@ def test_mixup_sweep_rows_equal_the_fixed_etf_fixed_point(tmp_path, capsys, monk
         design = json.loads(row["samples_json"])
         assert design["kind"] == "mixup" and design["lams"] == list(np.atleast_1d(lams))
         assert ufm.Problem.from_dict({**problem.to_dict(), "samples": design}) == problem
+    # the figure: mixup_lams (lists and a number: JSON only, no typed column) becomes categories
+    assert "axis_mixup_lams" not in df
+    png = tmp_path / "mixup.png"
+    assert main(["plot", str(tmp_path / "out"), "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_mixup_loss_without_keys_uses_the_default_design():
