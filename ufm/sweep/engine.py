@@ -409,10 +409,11 @@ def sweep_stats(df) -> dict:
     (search rows skipped, and why), and
     ``disagree``: point_id -> relative spread of the objectives of its ``converged`` rows, for points with
     at least two converged rows differing by more than 1e-8 relative (restarts at saddles or spurious critical
-    points that still claim convergence)."""
+    points that still claim convergence), and ``search_lower``: those of them where the reduced search's row
+    has the lowest value (``search = true`` did its job: the best row is the search's)."""
     stats = {"rows": len(df), "points": int(df["point_id"].nunique()) if len(df) else 0, "invalid_points": 0,
              "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df),
-             "predictions": {}, "skipped_rows": 0, "first_skipped": ""}
+             "predictions": {}, "skipped_rows": 0, "first_skipped": "", "search_lower": {}, "has_search": False}
     if not len(df) or "status" not in df:
         return stats
     best = stats["best"]
@@ -450,6 +451,11 @@ def sweep_stats(df) -> dict:
         scale = np.maximum(np.maximum(lo.abs(), hi.abs()), 1e-300)
         spread = (hi - lo) / scale
         stats["disagree"] = {int(pid): float(v) for pid, v in spread[(n >= 2) & (spread > DISAGREE_RTOL)].items()}
+        if "method" in conv:  # points where the reduced search reached the lowest value: random starts stopped above
+            search = conv[conv["method"].astype(str) == "reduced-search"].groupby("point_id")["objective"].min()
+            stats["search_lower"] = {pid: v for pid, v in stats["disagree"].items() if pid in search.index and
+                                     search[pid] - lo[pid] <= DISAGREE_RTOL * scale[pid]}
+        stats["has_search"] = bool("method" in df and (df["method"].astype(str) == "reduced-search").any())
     return stats
 
 
@@ -490,14 +496,23 @@ def summarize(df, stats: Optional[dict] = None) -> str:
         p = stats["predictions"][name]
         lines.append(f"WARNING: prediction {name} applies at none of the {p['points']} points, so nothing was "
                      f"compared with it ({p['first_reason'] or 'no reason recorded'})")
-    dis = stats["disagree"]
+    caught = stats.get("search_lower", {})
+    if caught:
+        worst = sorted(caught, key=caught.get, reverse=True)
+        lines.append(f"note: at {len(caught)} of {stats['points']} points random starts stopped above the reduced "
+                     f"search's value (largest relative gap {caught[worst[0]]:.1e} at point_id {worst[0]}): saddles "
+                     "or spurious critical points, which search = true is there for; the best row per point (above) "
+                     "is the search's")
+    dis = {pid: v for pid, v in stats["disagree"].items() if pid not in caught}
     if dis:
         worst = sorted(dis, key=dis.get, reverse=True)
+        advice = ("the reduced search did not reach the lowest value there (or was skipped)" if stats.get("has_search")
+                  else "use the best row per point (above), or search = true")
         lines.append(f"WARNING: restarts disagree at {len(dis)} of {stats['points']} points: their converged "
                      f"objectives differ by more than {DISAGREE_RTOL:g} relative (largest {dis[worst[0]]:.1e} at "
                      f"point_id {worst[0]}; point_ids {', '.join(map(str, sorted(worst[:10])))}"
                      f"{', ...' if len(worst) > 10 else ''}); random starts stopped at saddles or spurious critical "
-                     "points there: use the best row per point (above), or search = true")
+                     f"points there: {advice}")
     if stats["invalid_points"]:
         lines.append(f"WARNING: {stats['invalid_points']} of {stats['points']} points are INVALID (status = "
                      f"invalid, message in the error column; first: {stats['first_invalid']})")
