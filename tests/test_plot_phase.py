@@ -117,9 +117,9 @@ def test_phase_diagram_per_facet_with_readable_labels(sweep_dir, tmp_path, captu
     assert png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
     fig, = captured
     axes, bars = _panels(fig)
-    assert len(axes) == 3  # bias = free, bias = none, the predictions' errors
+    assert len(axes) == 3  # bias = none, bias = free (the spec's order), the predictions' errors
     facets, errors = axes[:2], axes[2]
-    assert [ax.get_title() for ax in facets] == ["bias = free", "bias = none"]
+    assert [ax.get_title() for ax in facets] == ["bias = none", "bias = free"]
     for ax in facets:
         assert ax.get_xlabel() == "weight decay lambda (lambda_W = lambda_H)"
         assert ax.get_ylabel() == "imbalance ratio R (majority n / minority n)"
@@ -135,7 +135,7 @@ def test_phase_diagram_per_facet_with_readable_labels(sweep_dir, tmp_path, captu
     df = pd.read_parquet(sweep_dir / "results.parquet")
     best = best_rows(df)
     none = best[best["axis_bias"] == "none"].sort_values(["axis_ratio", "axis_lambda"])
-    grid = np.asarray(facets[1].collections[0].get_array()).reshape(2, 3)
+    grid = np.asarray(facets[0].collections[0].get_array()).reshape(2, 3)
     np.testing.assert_allclose(grid.ravel(), none["diag_WHbar_min"].to_numpy())
 
 
@@ -165,7 +165,7 @@ def test_x_alone_draws_one_line_per_value_of_the_other_axes(sweep_dir, tmp_path,
     assert ax.get_ylabel() == "objective (canonical: mean loss + decays)"
     assert len(ax.lines) == 6  # 3 lambdas x 2 biases
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "lambda = 0.001, bias = free"
+    assert labels[:2] == ["lambda = 0.001, bias = none", "lambda = 0.001, bias = free"]
 
 
 def test_list_columns_in_plot_and_summary(list_dir, tmp_path, captured):
@@ -178,9 +178,9 @@ def test_list_columns_in_plot_and_summary(list_dir, tmp_path, captured):
     fig, = captured
     axes, bars = _panels(fig)
     ax, = axes  # no predictions: no error panel
-    assert ax.get_xlabel() == "samples per class (counts)"  # spec order: counts first
-    assert ax.get_ylabel() == "weight decay lambda (lambda_W = lambda_H)"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["[3, 1]", "[3, 3]"]
+    assert ax.get_xlabel() == "weight decay lambda (lambda_W = lambda_H)"  # numbers across by default
+    assert ax.get_ylabel() == "samples per class (counts)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["[3, 3]", "[3, 1]"]  # the spec's order
     assert bars == ["NC1 (within-class variability)"]
 
 
@@ -274,3 +274,28 @@ def test_axis_table_reads_every_axis_from_axes_json(sweep_dir):
     assert names == sorted(json.loads(df["axes_json"].iloc[0]))  # JSON keys (sorted) without a spec order
     np.testing.assert_allclose(table["lambda"], df["axis_lambda"])
     assert list(table["bias"]) == list(df["axis_bias"])
+
+
+def _synthetic(points):
+    rows = [{"point_id": i, "restart": 0, "status": "converged", "objective": float(i + 1), "nc1": 0.1 * i,
+             "axes_json": json.dumps(p, sort_keys=True)} for i, p in enumerate(points)]
+    return pd.DataFrame(rows)
+
+
+def test_axes_varied_together_are_one_axis():
+    """A zip of lambda_W and lambda_H is one axis of the figure (named with its follower), not two axes of a
+    phase diagram with one filled cell per row."""
+    lams = [1e-3, 1e-2, 1e-1]
+    df = _synthetic([{"lambda_W": v, "lambda_H": v, "bias": b} for b in ("none", "free") for v in lams])
+    fig = phase.sweep_figure(df, "nc1", order=["lambda_W", "lambda_H", "bias"])
+    axes, bars = _panels(fig)
+    ax, = axes
+    assert ax.get_xlabel() == "weight decay of the layers lambda_W (= lambda_H)"
+    assert ax.get_ylabel() == "bias" and [t.get_text() for t in ax.get_yticklabels()] == ["none", "free"]
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(2, 3), [[0, .1, .2], [.3, .4, .5]])
+    fig = phase.sweep_figure(df, "nc1", x="lambda_H", order=["lambda_W", "lambda_H", "bias"])
+    ax, = fig.axes
+    assert ax.get_xlabel() == "feature decay lambda_H (= lambda_W)" and len(ax.lines) == 2
+    zipped = _synthetic([{"lambda_W": v, "lambda_H": 2 * v} for v in lams])
+    ax, = phase.sweep_figure(zipped, "nc1", order=["lambda_W", "lambda_H"]).axes
+    assert ax.get_xlabel() == "weight decay of the layers lambda_W (with lambda_H)" and len(ax.lines) == 1

@@ -108,6 +108,11 @@ def best_per_point(df, objective: str = "objective"):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _first_seen(values) -> list:
+    """Distinct values in the order they first appear (categories in the spec's order: rows by point_id)."""
+    return list(dict.fromkeys(values))
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
@@ -164,8 +169,8 @@ def phase_diagram(df, x: str, y: str, value: str, *, threshold: Optional[Callabl
         raise ProblemError("results", "no point has a solution (every row is invalid, failed or skipped)")
     xv, yv = list(rows[x]), list(rows[y])
     xcat, ycat = not _numeric_axis(xv), not _numeric_axis(yv)
-    xs = sorted({_show(v) for v in xv}) if xcat else sorted({float(v) for v in xv})
-    ys = sorted({_show(v) for v in yv}) if ycat else sorted({float(v) for v in yv})
+    xs = _first_seen(_show(v) for v in xv) if xcat else sorted({float(v) for v in xv})
+    ys = _first_seen(_show(v) for v in yv) if ycat else sorted({float(v) for v in yv})
     logx = (not xcat and _wide(xs)) if logx is None else (bool(logx) and not xcat)
     logy = (not ycat and _wide(ys)) if logy is None else (bool(logy) and not ycat)
     grid = np.full((len(ys), len(xs)), np.nan)
@@ -309,7 +314,6 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
             raise ProblemError("at", f"no point has {name} = {want}; its values: "
                                      f"{', '.join(_show(v) for v in _unique(axes_all[name]))}")
         best, axes_best, values = best[keep], axes_best[keep], values[keep]
-    varying = [n for n in names if len(_unique(axes_best[n])) > 1]
     for flag, name in (("x", x), ("y", y)):
         if name is not None:
             name = name[5:] if name.startswith("axis_") and name[5:] in names else name
@@ -317,27 +321,31 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
                 raise ProblemError(flag, f"{name!r} is not an axis of the sweep; axes: {', '.join(names) or 'none'}")
     x = x[5:] if x is not None and x.startswith("axis_") and x[5:] in names else x
     y = y[5:] if y is not None and y.startswith("axis_") and y[5:] in names else y
+    if y is not None and x is not None and y == x:
+        raise ProblemError("y", f"is the same axis as x ({x!r}); give two different axes")
+    # axes varied together (zipped, or equal: lambda_W = lambda_H) are one axis: the first names the others
+    varying, companions = _independent(axes_best, [n for n in names if len(_unique(axes_best[n])) > 1],
+                                       keep=[n for n in (x, y) if n is not None])
     if not varying and x is None:
         raise ProblemError("results", "the sweep has no axis with more than one value" +
                            (" at the chosen --at values" if at else "") + f" (axes: {', '.join(names) or 'none'}): "
                            "nothing to plot against")
-    if y is not None and x is not None and y == x:
-        raise ProblemError("y", f"is the same axis as x ({x!r}); give two different axes")
+    numeric_first = sorted(varying, key=lambda n: not _numeric_axis(list(axes_best[n])))  # stable: spec order
     phase = y is not None or (x is None and len(varying) >= 2)
     if phase:
-        if y is not None and x is None:
-            others = [n for n in varying if n != y]
+        if x is None:
+            others = [n for n in numeric_first if n != y]
             if not others:
                 raise ProblemError("y", f"a phase diagram needs two axes with several values; only {y!r} varies")
             x = others[0]
-        elif x is None:
-            x, y = varying[0], varying[1]
+        if y is None:
+            y = next(n for n in numeric_first if n != x)
         for flag, name in (("x", x), ("y", y)):
-            if len(_unique(axes_best[name])) < 2:
+            if name not in varying:
                 raise ProblemError(flag, f"axis {name!r} has a single value at the points drawn; a phase diagram "
                                          f"needs two axes with several values (varying: {', '.join(varying)})")
     elif x is None:
-        x = varying[0]
+        x = numeric_first[0]
     rest = [n for n in varying if n not in (x, y)]
     combos = _combos(axes_best, rest)
     n_groups = len(combos)
@@ -364,13 +372,45 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
         for ax, combo in zip(flat, combos):
             sel = _select(frame, rest, combo)
             phase_diagram(sel, x, y, "__value", ax=ax, logx=None, logy=None, best=False, value_label=label(metric),
-                          title=_title(rest, combo))
+                          title=_title(rest, combo), xlabel=_axis_label(x, companions, axes_best),
+                          ylabel=_axis_label(y, companions, axes_best))
     else:
-        _lines(flat[0], frame, x, rest, combos, metric)
+        _lines(flat[0], frame, x, rest, combos, metric, _axis_label(x, companions, axes_best))
     if err_cols:
-        _errors(flat[n_panels - 1], best, axes_best, x, err_cols)
+        _errors(flat[n_panels - 1], best, axes_best, x, err_cols, _axis_label(x, companions, axes_best))
     fig.suptitle(f"{label(metric)}: best row of each of {len(best)} points", fontsize=11)
     return fig
+
+
+def _independent(frame, names, keep=()) -> tuple:
+    """The axes among ``names`` that vary independently, and for each kept axis the axes that follow it one to
+    one (zipped axes, or equal ones): ``(kept, {kept: [followers]})``; ``keep`` are kept first."""
+    kept, companions = [], {}
+    for n in list(keep) + [n for n in names if n not in keep]:
+        partner = next((k for k in kept if _one_to_one(frame, k, n)), None)
+        if partner is None:
+            kept.append(n)
+        else:
+            companions.setdefault(partner, []).append(n)
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(kept, key=lambda n: order.get(n, -1)), companions
+
+
+def _one_to_one(frame, a, b) -> bool:
+    if a not in frame or b not in frame:
+        return False
+    ka = [_key(v) for v in frame[a]]
+    kb = [_key(v) for v in frame[b]]
+    return len(set(ka)) == len(set(kb)) == len(set(zip(ka, kb)))
+
+
+def _axis_label(name, companions, frame) -> str:
+    """The readable name of an axis, naming the axes varied with it (``= lambda_H`` when equal)."""
+    out = label(name)
+    for c in companions.get(name, []):
+        equal = all(_key(a) == _key(b) for a, b in zip(frame[name], frame[c]))
+        out += f" ({'=' if equal else 'with'} {c})"
+    return out
 
 
 def _unique(col) -> list:
@@ -401,8 +441,7 @@ def _match(value, want) -> bool:
 def _combos(frame, names) -> list:
     if not names:
         return [()]
-    levels = [sorted(_unique(frame[n]), key=lambda v: (not _is_number(v), v if _is_number(v) else str(v)))
-              for n in names]
+    levels = [sorted(_unique(frame[n])) if _numeric_axis(list(frame[n])) else _unique(frame[n]) for n in names]
     present = {tuple(_key(frame[n].iloc[i]) for n in names) for i in range(len(frame))}
     return [c for c in itertools.product(*levels) if tuple(_key(v) for v in c) in present]
 
@@ -427,12 +466,12 @@ def _x_positions(col):
     vals = list(col)
     if _numeric_axis(vals):
         return np.asarray(vals, float), None
-    levels = sorted({_show(v) for v in vals})
+    levels = _first_seen(_show(v) for v in vals)
     pos = {v: i for i, v in enumerate(levels)}
     return np.array([pos[_show(v)] for v in vals], float), levels
 
 
-def _lines(ax, frame, x, rest, combos, metric) -> None:
+def _lines(ax, frame, x, rest, combos, metric, xlabel) -> None:
     xs_all, levels = _x_positions(frame[x])
     frame = frame.assign(__x=xs_all)
     for i, combo in enumerate(combos):
@@ -447,7 +486,7 @@ def _lines(ax, frame, x, rest, combos, metric) -> None:
         ax.set_xscale("log")
     if _wide(frame["__value"].to_numpy(float), decades=3):
         ax.set_yscale("log")
-    ax.set_xlabel(label(x))
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(label(metric))
     ax.grid(True, alpha=0.3)
     if rest:
@@ -457,7 +496,7 @@ def _lines(ax, frame, x, rest, combos, metric) -> None:
 ERROR_FLOOR = 1e-17  # errors of exactly 0 are drawn here on the log scale
 
 
-def _errors(ax, best, axes_best, x, err_cols) -> None:
+def _errors(ax, best, axes_best, x, err_cols, xlabel) -> None:
     xs, levels = _x_positions(axes_best[x])
     zero = False
     markers = "os^vDx+"
@@ -472,7 +511,7 @@ def _errors(ax, best, axes_best, x, err_cols) -> None:
         ax.set_xticks(range(len(levels)), levels)
     elif _wide(xs):
         ax.set_xscale("log")
-    ax.set_xlabel(label(x))
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("error against the prediction" + (f" (0 drawn at {ERROR_FLOOR:g})" if zero else ""))
     ax.set_title("the predictions' errors (best row per point)", fontsize=10)
     ax.grid(True, alpha=0.3, which="both")
