@@ -126,9 +126,13 @@ def test_phase_diagram_per_facet_with_readable_labels(sweep_dir, tmp_path, captu
         assert ax.get_xscale() == "log"  # lambda spans two decades
     assert bars == ["min_k (W Hbar)_kk"] * 2
     assert errors.get_xlabel() == "weight decay lambda (lambda_W = lambda_H)"
-    assert errors.get_ylabel().startswith("error against the prediction") and errors.get_yscale() == "log"
+    assert errors.get_ylabel().startswith("relative error of the objective") and errors.get_yscale() == "log"
     legend = [t.get_text() for t in errors.get_legend().get_texts()]
-    assert f"relative error of the objective ({PRED})" in legend
+    assert legend == [f"relative error of the objective ({PRED})"]
+    best_err = best_rows(pd.read_parquet(sweep_dir / "results.parquet"))[f"pred_{PRED}_objective_rel_err"]
+    best_err = best_err[np.isfinite(best_err)]  # the prediction applies to bias = none only
+    assert len(best_err) == 6
+    np.testing.assert_allclose(np.sort(errors.lines[0].get_ydata()), np.sort(np.maximum(best_err, 1e-17)))
     assert "min_k (W Hbar)_kk: best row of each of 12 points" in fig._suptitle.get_text()
     _no_raw_names([ax.get_xlabel() for ax in axes] + [ax.get_ylabel() for ax in axes] + bars + legend)
     # the colours are the best rows' values: bias = none, cells (ratio, lambda)

@@ -208,10 +208,10 @@ def phase_diagram(df, x: str, y: str, value: str, *, threshold: Optional[Callabl
     for axis, cat, vals in ((ax.xaxis, xcat, xs), (ax.yaxis, ycat, ys)):
         if cat:
             axis.set_ticks(range(len(vals)), vals)
-        elif len(vals) <= 10:  # a tick at every grid value
+        elif len(vals) <= 6:  # a tick at every grid value (more would overlap: the default ticks)
             from matplotlib.ticker import NullLocator
 
-            axis.set_ticks(vals, [f"{v:g}" for v in vals])
+            axis.set_ticks(vals, [f"{v:.3g}" for v in vals])
             axis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel if xlabel is not None else label(x))
     ax.set_ylabel(ylabel if ylabel is not None else label(y))
@@ -283,8 +283,8 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
       when the sweep has two or more axes with several values and ``x`` alone was not asked for;
     - as a line plot over ``x`` otherwise (one line per combination of the other axes' values);
 
-    plus a panel of the predictions' errors (every ``pred_<name>_..._err`` column) against ``x`` on a log
-    scale. ``x`` / ``y`` default to the first axes (``order``: the spec's order) with more than one value;
+    plus a panel of the predictions' errors (the ``pred_<name>_objective_rel_err`` columns, as in the summary)
+    against ``x`` on a log scale. ``x`` / ``y`` default to the first axes (``order``: the spec's order) with more than one value;
     ``at`` ({axis: value}) keeps only the points with those values. Axis and colour-bar names are readable
     (``label``). Raises ProblemError naming ``metric``, ``x``, ``y``, ``at`` or ``results`` for what cannot be
     drawn. Returns the Figure."""
@@ -356,7 +356,10 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
     if not np.isfinite(values).any():
         raise ProblemError("metric", f"{metric!r} has no finite value at any point (it is nan where undefined: "
                                      "see docs/metrics.md and docs/sweep.md)")
-    err_cols = [c for c in best.columns if c.startswith("pred_") and c.endswith("_err")
+    # the objective's relative error of each prediction (what the summary reports); the structural errors
+    # (logits_err, bias_err, ...) divide by the largest predicted entry, which is ~0 for quantities the optimum
+    # leaves free (a CE bias is defined up to a constant): draw those with --metric
+    err_cols = [c for c in best.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")
                 and np.isfinite(_as_float(best[c], c)).any()] if errors else []
     n_panels = (n_groups if phase else 1) + (1 if err_cols else 0)
     ncols = min(n_panels, 3)
@@ -512,8 +515,8 @@ def _errors(ax, best, axes_best, x, err_cols, xlabel) -> None:
     elif _wide(xs):
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("error against the prediction" + (f" (0 drawn at {ERROR_FLOOR:g})" if zero else ""))
-    ax.set_title("the predictions' errors (best row per point)", fontsize=10)
+    ax.set_ylabel("relative error of the objective" + (f" (0 drawn at {ERROR_FLOOR:g})" if zero else ""))
+    ax.set_title("against the predictions (best row per point)", fontsize=10)
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=7)
 
