@@ -303,3 +303,27 @@ def test_axes_varied_together_are_one_axis():
     zipped = _synthetic([{"lambda_W": v, "lambda_H": 2 * v} for v in lams])
     ax, = phase.sweep_figure(zipped, "nc1", order=["lambda_W", "lambda_H"]).axes
     assert ax.get_xlabel() == "weight decay of the layers lambda_W (with lambda_H)" and len(ax.lines) == 1
+
+
+def _markers_inside(ax):
+    """Every marker of every line at least its radius inside the axes as drawn (not clipped)."""
+    ax.figure.canvas.draw()
+    box = ax.get_window_extent()
+    lo, hi = ax.get_ylim()
+    for line in ax.lines:
+        ys = np.asarray(line.get_ydata(), float)
+        assert np.all((ys >= lo) & (ys <= hi)), (ys, lo, hi)
+        radius = (line.get_markersize() / 2 + line.get_markeredgewidth()) * ax.figure.dpi / 72
+        y_px = ax.transData.transform(np.column_stack([np.asarray(line.get_xdata(), float), ys]))[:, 1]
+        assert np.all(y_px - box.y0 >= radius) and np.all(box.y1 - y_px >= radius), (y_px, box.y0, box.y1)
+
+
+def test_line_and_error_markers_are_not_clipped(sweep_dir):
+    """The sibling of notebook 3's restart plot: matplotlib's 5% margin is less than a marker on small axes (and
+    0 with axes.ymargin = 0); the lowest errors sit at the 1e-17 floor, at the bottom edge."""
+    df = pd.read_parquet(sweep_dir / "results.parquet")
+    with matplotlib.rc_context({"axes.ymargin": 0.0}):
+        fig = phase.sweep_figure(df, "nc1", x="lambda", at={"bias": "none"})
+        line_ax, err_ax = fig.axes
+        _markers_inside(line_ax)
+        _markers_inside(err_ax)

@@ -489,11 +489,33 @@ def _lines(ax, frame, x, rest, combos, metric, xlabel) -> None:
         ax.set_xscale("log")
     if _wide(frame["__value"].to_numpy(float), decades=3):
         ax.set_yscale("log")
+    _pad_y(ax, frame["__value"].to_numpy(float), marker_pt=5 / 2 + 1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(label(metric))
     ax.grid(True, alpha=0.3)
     if rest:
         ax.legend(fontsize=8)
+
+
+def _pad_y(ax, values, marker_pt: float) -> None:
+    """y-limits holding every value with at least a marker's radius (``marker_pt`` points) plus 3 points of room
+    on the axes as drawn, and 5% of the range, on a linear or a log scale (the default margins clip markers on
+    small axes)."""
+    log = ax.get_yscale() == "log"
+    v = np.asarray([x for x in values if np.isfinite(x) and (x > 0 or not log)], float)
+    if not v.size:
+        return
+    t = np.log10(v) if log else v
+    lo, hi = float(t.min()), float(t.max())
+    span = hi - lo
+    if span <= 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        span = 1.0 if log else (1e-3 * max(abs(lo), abs(hi)) or 1.0)
+        lo, hi = (lo + hi) / 2 - span / 2, (lo + hi) / 2 + span / 2
+    height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
+    need_pt = marker_pt + 3
+    pad = span * max(0.05, min(need_pt / max(height_pt - 2 * need_pt, 1e-9), 2.0))
+    lo, hi = lo - pad, hi + pad
+    ax.set_ylim((10 ** lo, 10 ** hi) if log else (lo, hi))
 
 
 ERROR_FLOOR = 1e-17  # errors of exactly 0 are drawn here on the log scale
@@ -503,13 +525,16 @@ def _errors(ax, best, axes_best, x, err_cols, xlabel) -> None:
     xs, levels = _x_positions(axes_best[x])
     zero = False
     markers = "os^vDx+"
+    drawn = []
     for i, c in enumerate(err_cols):
         v = _as_float(best[c], c)
         ok = np.isfinite(v)
         zero |= bool(np.any(v[ok] == 0))
+        drawn += list(np.maximum(v[ok], ERROR_FLOOR))
         ax.plot(xs[ok], np.maximum(v[ok], ERROR_FLOOR), ls="none", marker=markers[i % len(markers)], ms=6,
                 mfc="none", label=label(c), color=f"C{i % 10}")
     ax.set_yscale("log")
+    _pad_y(ax, drawn, marker_pt=6 / 2 + 1)
     if levels is not None:
         ax.set_xticks(range(len(levels)), levels)
     elif _wide(xs):
