@@ -144,14 +144,14 @@ def _locked_run(args, spec, out: Path) -> int:
               f"already done, {summary.get('seconds', 0.0):.1f} s", flush=True)
         code = _verdict(stats)
         if args.plot and code != 2:
-            code = max(code, _plot(out, stats))
+            code = max(code, _plot(out))
     if num_processes > 1:
         _wait_for_all(out, process_id, num_processes, "ufm_sweep_merged")  # the others stay up until the merge
         jax.distributed.shutdown()
     return code
 
 
-def _plot(out: Path, stats: dict) -> int:
+def _plot(out: Path) -> int:
     """--plot: the figure of ``ufm plot DIR``; a figure that cannot be drawn is one line and exit 1 (the results
     are written)."""
     from ufm.cli._plot import draw

@@ -284,9 +284,9 @@ def sweep_figure(df, metric: str = "objective", *, x: Optional[str] = None, y: O
     - as a line plot over ``x`` otherwise (one line per combination of the other axes' values);
 
     plus a panel of the predictions' errors (the ``pred_<name>_objective_rel_err`` columns, as in the summary)
-    against ``x`` on a log scale. ``x`` / ``y`` default to the first axes (``order``: the spec's order) with more than one value;
-    ``at`` ({axis: value}) keeps only the points with those values. Axis and colour-bar names are readable
-    (``label``). Raises ProblemError naming ``metric``, ``x``, ``y``, ``at`` or ``results`` for what cannot be
+    against ``x`` on a log scale. ``x`` / ``y`` default to the first axes with more than one value (``order``:
+    the spec's order; numeric axes first); axes varied together (zipped) count as one. ``at`` ({axis: value})
+    keeps only the points with those values. Axis and colour-bar names are readable (``label``). Raises ProblemError naming ``metric``, ``x``, ``y``, ``at`` or ``results`` for what cannot be
     drawn. Returns the Figure."""
     import matplotlib.pyplot as plt
 
