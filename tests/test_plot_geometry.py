@@ -281,3 +281,7 @@ def test_restart_objectives_keeps_every_marker_and_line_inside(case):
         assert sorted(set(plotted)) == sorted(set(objectives) | set(refs.values()))
         ok, where = _inside_in_display(ax, plotted, radius_px)
         assert ok, where
+        if case == "notebook3":  # saved without bbox_inches="tight", the y label was cut ("inal objective")
+            renderer = fig.canvas.get_renderer()
+            label_box = ax.yaxis.label.get_window_extent(renderer)
+            assert label_box.x0 >= 0 and label_box.y0 >= 0 and label_box.x1 <= fig.bbox.x1, label_box

@@ -512,7 +512,8 @@ def _fit_ylim(ax, values, marker_pt: float) -> None:
     if span <= 1e-12 * max(abs(lo), abs(hi)):
         span = 1e-3 * max(abs(lo), abs(hi)) or 1.0
         lo, hi = (lo + hi) / 2 - span / 2, (lo + hi) / 2 + span / 2
-    height_pt = ax.get_position().height * ax.figure.get_figheight() * 72  # the axes' height in points
+    # the axes' height in points, with room for a layout engine shrinking it when the figure is drawn
+    height_pt = 0.8 * ax.get_position().height * ax.figure.get_figheight() * 72
     need_pt = marker_pt + 3
     frac = need_pt / max(height_pt - 2 * need_pt, 1e-9)  # pad / span so that pad is need_pt on the axes
     pad = span * max(0.05, min(frac, 2.0))
@@ -536,8 +537,8 @@ def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, 
             raise ProblemError("references", f"value of {k!r} must be a finite number, got {v!r}")
     vals = np.asarray(solution.restart_objectives, dtype=float)
     status = np.asarray(solution.restart_statuses)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    if ax is None:  # constrained: the long tick labels of close objectives never push the y label off the figure
+        fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
     else:
         fig = ax.figure
     runs = np.arange(len(vals))
