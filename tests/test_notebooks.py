@@ -83,3 +83,65 @@ def test_notebook_runs_top_to_bottom(path):
     last = _code(nb)[-1]
     text = "".join(o.get("text", "") for o in last.outputs if o.get("output_type") == "stream")
     assert "claim holds" in text, last.outputs
+
+
+# the package that provides each command of docs/notebooks.md's first code block
+COMMAND_PACKAGES = {"pip": None, "python": None, "pytest": "pytest", "jupyter lab": "jupyterlab",
+                    "jupyter execute": "nbclient", "jupyter nbconvert": "nbconvert", "jupyter notebook": "notebook"}
+
+
+def _documented_commands():
+    text = (ROOT / "docs" / "notebooks.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def _extra(name):
+    import re
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return {re.split(r"[<>=!~\[ ]", req, maxsplit=1)[0].lower() for req in extras[name]}
+
+
+def test_documented_commands_come_with_the_notebooks_extra():
+    """docs/notebooks.md said `jupyter lab notebooks/` after `pip install -e .[all]`, but no extra installed
+    jupyterlab: "jupyter-lab not found"."""
+    import tomllib
+
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    provided = _extra("notebooks") | _extra("test") | {d.split(">")[0].split("=")[0].lower() for d in base}
+    assert "ufm[plot,sweep,notebooks,test,bench]" in tomllib.loads(
+        (ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["all"]
+    commands = _documented_commands()
+    assert any(c.startswith("jupyter ") for c in commands), commands
+    for command in commands:
+        key = next((k for k in sorted(COMMAND_PACKAGES, key=len, reverse=True) if command.startswith(k)), None)
+        assert key is not None, f"a documented command this test does not know: {command!r}"
+        package = COMMAND_PACKAGES[key]
+        assert package is None or package in provided, f"{command!r} needs {package}, which no extra installs"
+
+
+def test_jupyter_execute_as_documented_runs_and_fails_on_a_failing_cell(tmp_path):
+    """The non-interactive command of docs/notebooks.md, with what this environment has installed."""
+    import shutil
+    import subprocess
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    exe = shutil.which("jupyter-execute", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-execute")
+    if exe is None:
+        pytest.skip("jupyter-execute (nbclient) is not installed")
+    assert any(c.startswith("jupyter execute notebooks/") for c in _documented_commands())
+    for name, source, code in (("ok", "print('claim holds')", 0), ("bad", "assert 1 == 2, 'claim fails'", 1)):
+        nb = new_notebook(cells=[new_code_cell(FIRST_CELL), new_code_cell(source)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        before = path.read_text()
+        p = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=240)
+        assert p.returncode == code, (p.stdout[-2000:], p.stderr[-2000:])
+        assert path.read_text() == before  # outputs are not written back
+
+
+FIRST_CELL = "import ufm; ufm.enable_x64()"

@@ -234,3 +234,54 @@ def test_bad_input_raises_one_error_naming_the_field():
         with pytest.raises(ufm.UfmError) as err:  # ProblemError, or OptionsError for solver options
             make()
         assert err.value.field == field, (field, str(err.value))
+
+
+def _with_runs(sol, objectives, statuses=None):
+    """``sol`` with runs of the given final objectives (and statuses)."""
+    import dataclasses
+
+    statuses = statuses or ["converged"] * len(objectives)
+    runs = tuple(sol.runs[0]._replace(objective=float(v), status=ufm.Status(s)) for v, s in zip(objectives, statuses))
+    return dataclasses.replace(sol, runs=runs)
+
+
+def _inside_in_display(ax, ys, pad_px):
+    """Every y (data) at least pad_px pixels inside the axes as drawn."""
+    ax.figure.canvas.draw()
+    box = ax.get_window_extent()
+    lo, hi = ax.get_ylim()
+    assert all(lo <= y <= hi for y in ys), (lo, hi, ys)  # every plotted value within the y-limits
+    y_px = ax.transData.transform(np.column_stack([np.zeros(len(ys)), ys]))[:, 1]
+    return np.all(y_px - box.y0 >= pad_px) and np.all(box.y1 - y_px >= pad_px), (y_px, box.y0, box.y1)
+
+
+@pytest.mark.parametrize("case", ["notebook3", "small-axes", "no-rc-margins", "equal", "far-reference"])
+def test_restart_objectives_keeps_every_marker_and_line_inside(case):
+    """Notebook 3's restart plot clipped its lowest markers: the limits came from matplotlib's default 5% margin,
+    which is less than a marker's radius on small axes or under other rc settings. Every marker (whole, not just
+    its centre) and every reference line must be inside the axes."""
+    sol = random_solution()
+    objectives = [0.02115503449, 0.02115503449, 0.01952192, 0.01952192, 0.02115503449, 0.01952192]
+    refs = {"best simplex ETF": 0.02115503449}
+    rc, ax = {}, None
+    if case == "small-axes":
+        ax = plt.subplots(4, 1, figsize=(5, 4))[1][1]
+    elif case == "no-rc-margins":
+        rc = {"axes.ymargin": 0.0}
+    elif case == "equal":
+        objectives, refs = [1.5] * 4, {"same": 1.5}
+    elif case == "far-reference":
+        refs = {"zero": 0.0, "one": 1.0}
+    with matplotlib.rc_context(rc):
+        fig = geo.restart_objectives(_with_runs(sol, objectives), references=refs, ax=ax)
+        ax = fig.axes[0] if ax is None else ax
+        marker_line = ax.lines[0]
+        radius_px = (marker_line.get_markersize() / 2 + marker_line.get_markeredgewidth()) * fig.dpi / 72
+        plotted = [y for line in ax.lines for y in np.atleast_1d(line.get_ydata())]
+        assert sorted(set(plotted)) == sorted(set(objectives) | set(refs.values()))
+        ok, where = _inside_in_display(ax, plotted, radius_px)
+        assert ok, where
+        if case == "notebook3":  # saved without bbox_inches="tight", the y label was cut ("inal objective")
+            renderer = fig.canvas.get_renderer()
+            label_box = ax.yaxis.label.get_window_extent(renderer)
+            assert label_box.x0 >= 0 and label_box.y0 >= 0 and label_box.x1 <= fig.bbox.x1, label_box

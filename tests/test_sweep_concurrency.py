@@ -5,6 +5,7 @@ merges run, orphaned temporaries, unreadable chunks, a full disk and a read-only
 import contextlib
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -135,13 +136,18 @@ def test_busy_folder_refused_naming_the_holder_or_waited_for(tmp_path, reference
             "finish, or pass --wait to run after it"]
         assert not (out / "chunks").exists()  # nothing was computed
         waiting = _cli(spec, "--out", out, "--wait", "-q")
-        time.sleep(2)
+        # its first line says it waits (no fixed sleep: starting Python and JAX takes seconds on a busy machine,
+        # and a holder released before the second sweep reached the lock left nothing to wait for)
+        ready, _, _ = select.select([waiting.stderr], [], [], 120)
+        assert ready, "the waiting sweep said nothing within 120 s"
+        first = waiting.stderr.readline()
+        assert "waiting for it (--wait)" in first and f"pid {holder.pid}" in first, first
+        time.sleep(1)
         assert waiting.poll() is None  # still waiting
         holder.stdin.close()
         holder.wait(timeout=30)
         stdout, stderr = waiting.communicate(timeout=300)
-        assert waiting.returncode == 0, stderr
-        assert "waiting for it (--wait)" in stderr and f"pid {holder.pid}" in stderr
+        assert waiting.returncode == 0, first + stderr
         assert f"{N_ROWS} rows computed, 0 already done" in stdout
     finally:
         holder.kill()

@@ -77,7 +77,12 @@ def test_real_sweep_with_restarts_at_saddles(tmp_path):
     line = next(ln for ln in text.splitlines() if col in ln)
     assert float(line.split("max ")[1].split()[0]) < 1e-12
     stats = sweep_stats(df)
-    assert stats["disagree"] and f"restarts disagree at {len(stats['disagree'])} of 4 points" in text
+    # search = true found the lowest value wherever the restarts disagree: a note, not a warning telling the
+    # user to set search = true (it is set)
+    assert stats["disagree"] and set(stats["search_lower"]) == set(stats["disagree"])
+    assert (f"note: at {len(stats['disagree'])} of 4 points random starts stopped above the reduced search's "
+            "value") in text
+    assert "WARNING" not in text and "restarts disagree" not in text
 
 
 def _main(tmp_path, text, monkeypatch):
@@ -115,3 +120,55 @@ def test_default_solver_escapes_the_saddles_of_that_sweep(tmp_path):
     df = merge(tmp_path)
     assert df["pred_dang2023_mse_imbalanced_objective_rel_err"].max() < 1e-10
     assert not sweep_stats(df)["disagree"]
+
+
+def test_summary_says_where_a_prediction_does_not_apply_and_why():
+    df = _frame()
+    df["pred_p_applies"] = [True, True, True, False, False, False, np.nan, np.nan, np.nan]
+    df["pred_p_reason"] = ["", "", "", "needs balanced counts", "needs balanced counts", "needs balanced counts",
+                           np.nan, np.nan, np.nan]
+    df["pred_q_applies"] = [False] * 6 + [np.nan] * 3
+    df["pred_q_reason"] = "needs loss 'ce'"
+    df = pd.concat([df, pd.DataFrame([{"point_id": 1, "restart": 3, "status": "skipped", "objective": np.nan,
+                                       "error": "the reduced search needs M >= 2"}])], ignore_index=True)
+    stats = sweep_stats(df)
+    assert stats["predictions"]["p"] == {"applies": 1, "points": 2, "first_reason": "needs balanced counts"}
+    assert stats["predictions"]["q"]["applies"] == 0 and stats["skipped_rows"] == 1
+    text = summarize(df, stats)
+    assert "  prediction p applies at 1 of 2 points (where not: needs balanced counts)" in text
+    assert ("WARNING: prediction q applies at none of the 2 points, so nothing was compared with it (needs loss "
+            "'ce')") in text
+    assert "note: 1 rows skipped (first: point_id 1 restart 3: the reduced search needs M >= 2)" in text
+
+
+def test_a_prediction_that_never_applies_is_loud(tmp_path, capsys, monkeypatch):
+    """A spec asking for a comparison that never happens (a CE prediction on an MSE sweep) used to print nothing
+    about it: the summary had no error line and looked clean."""
+    text = ("[base]\ncounts = [2, 2]\nd = 2\nloss = 'mse'\n[axes]\nlambda = [0.01, 0.1]\n"
+            "[predictions]\nnames = ['zhu2021_balanced_ce', 'mse_one_layer_svt']\n")
+    assert _main(tmp_path, text, monkeypatch) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err == ["ufm sweep: warning: prediction zhu2021_balanced_ce applies at none of the 2 points, so nothing "
+                   "was compared with it (needs loss 'ce')"], err
+    assert "WARNING: prediction zhu2021_balanced_ce applies at none of the 2 points" in captured.out
+    assert "pred_mse_one_layer_svt_objective_rel_err: max" in captured.out
+    df = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert set(df["pred_zhu2021_balanced_ce_reason"]) == {"needs loss 'ce'"}
+    assert set(df["pred_mse_one_layer_svt_reason"]) == {""}
+
+
+def test_disagreement_the_search_settles_is_a_note_otherwise_a_warning():
+    rows = [  # point 0: the search row is lowest; point 1: a random restart is lower than the search
+        (0, 0, "converged", 2.0, "lbfgs"), (0, 1, "converged", 1.0, "reduced-search"),
+        (1, 0, "converged", 1.0, "lbfgs"), (1, 1, "converged", 3.0, "reduced-search")]
+    df = pd.DataFrame(rows, columns=["point_id", "restart", "status", "objective", "method"])
+    stats = sweep_stats(df)
+    assert stats["disagree"] == {0: 0.5, 1: pytest.approx(2 / 3)} and list(stats["search_lower"]) == [0]
+    text = summarize(df, stats)
+    assert ("note: at 1 of 2 points random starts stopped above the reduced search's value (largest relative gap "
+            "5.0e-01 at point_id 0)") in text
+    assert "WARNING: restarts disagree at 1 of 2 points" in text and "point_id 1;" in text
+    assert "the reduced search did not reach the lowest value there (or was skipped)" in text
+    no_search = summarize(df.assign(method="lbfgs"))
+    assert "WARNING: restarts disagree at 2 of 2 points" in no_search and "or search = true" in no_search

@@ -197,3 +197,61 @@ def design_from_args(args) -> Optional[MixupDesign]:
                            include_original=not args.no_mixup_original)
     except ProblemError as e:
         raise ProblemError(fields.get(e.field, e.field), str(e).split(": ", 1)[1]) from None
+
+
+# ------------------------------------------------------------------------- sweep specs
+#: the keys of a sweep spec ([base] / [axes]) that build a MixupDesign, and the design field each sets
+SPEC_KEYS = {"mixup_pairs": "pairs", "mixup_lams": "lams", "mixup_alpha": "alpha", "mixup_draws": "draws",
+             "mixup_seed": "seed", "mixup_per_pair": "per_pair", "mixup_include_original": "include_original"}
+LOSSES = ("mixup-ce", "mixup-mse")
+
+
+def is_mixup_loss(loss) -> bool:
+    return isinstance(loss, str) and loss in LOSSES
+
+
+def design_from_spec(values: dict) -> MixupDesign:
+    """The MixupDesign of a sweep point from its ``mixup_*`` values (``SPEC_KEYS``; missing keys take the
+    MixupDesign defaults). ``mixup_lams`` may be a list of weights or one number (one weight); ``mixup_pairs``
+    ``"all"`` / ``"same"`` / ``"different"`` or a list of [i, j] pairs. Errors are ProblemError naming the spec
+    key (``mixup_lams``, ...)."""
+    unknown = sorted(set(values) - set(SPEC_KEYS))
+    if unknown:
+        raise ProblemError(unknown[0], f"not a mixup key; known: {sorted(SPEC_KEYS)}")
+    fields = {SPEC_KEYS[k]: v for k, v in values.items()}
+    ints = {"draws": 1, "per_pair": 1, "seed": None}
+    for f, minimum in ints.items():
+        v = fields.get(f)
+        if isinstance(v, float) and np.isfinite(v) and v.is_integer():
+            fields[f] = int(v)  # an integral float (a linspace axis) is that integer
+        v = fields.get(f)
+        if f in fields and (isinstance(v, bool) or not isinstance(v, int) or (minimum is not None and v < minimum)):
+            key = next(k for k, name in SPEC_KEYS.items() if name == f)
+            raise ProblemError(key, f"must be an integer{f' >= {minimum}' if minimum is not None else ''}, got {v!r}")
+    if "include_original" in fields and not isinstance(fields["include_original"], bool):
+        raise ProblemError("mixup_include_original", f"must be true or false, got {fields['include_original']!r}")
+    lams = fields.get("lams")
+    if lams is not None and not (isinstance(lams, (int, float)) and not isinstance(lams, bool)) and not (
+            isinstance(lams, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in lams)):
+        raise ProblemError("mixup_lams", f"must be a weight in [0, 1] or a list of them, got {lams!r}")
+    alpha = fields.get("alpha")
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))):
+        raise ProblemError("mixup_alpha", f"must be a positive number, got {alpha!r}")
+    pairs = fields.get("pairs")
+    if pairs is not None and not isinstance(pairs, str) and not (
+            isinstance(pairs, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in p) for p in pairs)):
+        raise ProblemError("mixup_pairs", f"must be \"all\", \"same\", \"different\" or a list of [i, j] class "
+                                          f"pairs, got {pairs!r}")
+    for f in ("lams", "alpha"):  # numbers a float cannot hold (TOML integers are unbounded)
+        try:
+            np.asarray(fields.get(f) if fields.get(f) is not None else 0.0, dtype=float)
+        except (OverflowError, ValueError, TypeError):
+            key = f"mixup_{f}"
+            raise ProblemError(key, f"must hold numbers a float can represent, got {fields[f]!r}") from None
+    try:
+        return MixupDesign(**fields)
+    except ProblemError as e:
+        key = next((k for k, name in SPEC_KEYS.items() if name == e.field), e.field)
+        raise ProblemError(key, e.detail) from None

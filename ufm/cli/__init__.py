@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("check", "solve", "sweep")
+SUBCOMMANDS = ("check", "solve", "sweep", "plot")
 
 
 class _Parser(argparse.ArgumentParser):

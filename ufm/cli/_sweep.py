@@ -32,7 +32,22 @@ def register(sub) -> None:
     p.add_argument("--wait", action="store_true", help="if another sweep is writing into DIR, wait for it to finish "
                                                        "(default: refuse at once, naming its pid)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--plot", action="store_true",
+                   help="after the merge, draw the standard figure into DIR/plot-objective.png (as ufm plot DIR; "
+                        "needs the plot extra: pip install 'ufm[plot]')")
     p.set_defaults(func=run)
+
+
+def _missing_extras(plot: bool) -> str:
+    """One line naming the extra to install, or "" (pandas and pyarrow write the results; --plot needs
+    matplotlib)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pandas") is None or importlib.util.find_spec("pyarrow") is None:
+        return "ufm sweep writes Parquet with pandas and pyarrow, which are not installed: pip install 'ufm[sweep]'"
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib, which is not installed: pip install 'ufm[plot]'"
+    return ""
 
 
 def _host_devices() -> str:
@@ -56,6 +71,10 @@ def run(args) -> int:
         raise FlagError("--max-points", f"must be an integer >= 1, got {args.max_points}")
     if args.max_memory_gb is not None and not (math.isfinite(args.max_memory_gb) and args.max_memory_gb > 0):
         raise FlagError("--max-memory-gb", f"must be a finite number > 0, got {args.max_memory_gb}")
+    missing = _missing_extras(args.plot)
+    if missing:  # before any work: the results could not be written (or drawn) anyway
+        print(f"ufm sweep: error: {missing}", file=sys.stderr)
+        return 2
     from ufm.sweep import load_spec
 
     spec = load_spec(args.spec, max_points=args.max_points)  # a bad spec: one line, before anything else
@@ -124,10 +143,27 @@ def _locked_run(args, spec, out: Path) -> int:
         print(f"this run: {summary.get('rows_computed', 0)} rows computed, {summary.get('rows_skipped', 0)} "
               f"already done, {summary.get('seconds', 0.0):.1f} s", flush=True)
         code = _verdict(stats)
+        if args.plot and code != 2:
+            code = max(code, _plot(out))
     if num_processes > 1:
         _wait_for_all(out, process_id, num_processes, "ufm_sweep_merged")  # the others stay up until the merge
         jax.distributed.shutdown()
     return code
+
+
+def _plot(out: Path) -> int:
+    """--plot: the figure of ``ufm plot DIR``; a figure that cannot be drawn is one line and exit 1 (the results
+    are written)."""
+    from ufm.cli._plot import draw
+    from ufm.errors import UfmError
+
+    try:
+        path = draw(out, out / "results.parquet", "objective", None, None, {}, out / "plot-objective.png")
+    except UfmError as e:
+        print(f"ufm sweep: error: --plot: {e}", file=sys.stderr)
+        return 1
+    print(f"figure: {path}")
+    return 0
 
 
 def _verdict(stats: dict) -> int:
@@ -142,6 +178,12 @@ def _verdict(stats: dict) -> int:
         print(f"ufm sweep: error: {stats['failed_rows']} rows failed (first: {stats['first_failed']}); rerun the "
               "same command to compute them again", file=sys.stderr)
         return 1
+    from ufm.sweep.engine import never_applies
+
+    for name in never_applies(stats):
+        p = stats["predictions"][name]
+        print(f"ufm sweep: warning: prediction {name} applies at none of the {p['points']} points, so nothing was "
+              f"compared with it ({p['first_reason'] or 'no reason recorded'})", file=sys.stderr)
     if bad:
         print(f"ufm sweep: warning: {bad} of {n} points are invalid (status = invalid in results.parquet; first: "
               f"{stats['first_invalid']})", file=sys.stderr)

@@ -500,6 +500,26 @@ def compare_logits(solutions, titles: Optional[Sequence[str]] = None, *, rank_rt
     return fig
 
 
+def _fit_ylim(ax, values, marker_pt: float) -> None:
+    """y-limits holding every value with a margin of at least 5% of their range and at least a marker's
+    radius (``marker_pt`` points) plus 3 points on the axes as drawn, whatever the rc margins, the size of
+    the axes or the spread of the values (equal values get a band of 1e-3 relative around them)."""
+    v = np.asarray([x for x in values if np.isfinite(x)], float)
+    if not v.size:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo
+    if span <= 1e-12 * max(abs(lo), abs(hi)):
+        span = 1e-3 * max(abs(lo), abs(hi)) or 1.0
+        lo, hi = (lo + hi) / 2 - span / 2, (lo + hi) / 2 + span / 2
+    # the axes' height in points, with room for a layout engine shrinking it when the figure is drawn
+    height_pt = 0.8 * ax.get_position().height * ax.figure.get_figheight() * 72
+    need_pt = marker_pt + 3
+    frac = need_pt / max(height_pt - 2 * need_pt, 1e-9)  # pad / span so that pad is need_pt on the axes
+    pad = span * max(0.05, min(frac, 2.0))
+    ax.set_ylim(lo - pad, hi + pad)
+
+
 def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, title: Optional[str] = None):
     """The final objective of every run of a solve (``solution.restart_objectives``, in run order; markers
     by status) with horizontal reference lines ``{label: value}`` (e.g. the best simplex-ETF value).
@@ -517,8 +537,8 @@ def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, 
             raise ProblemError("references", f"value of {k!r} must be a finite number, got {v!r}")
     vals = np.asarray(solution.restart_objectives, dtype=float)
     status = np.asarray(solution.restart_statuses)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    if ax is None:  # constrained: the long tick labels of close objectives never push the y label off the figure
+        fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
     else:
         fig = ax.figure
     runs = np.arange(len(vals))
@@ -532,6 +552,7 @@ def restart_objectives(solution, references: Optional[dict] = None, *, ax=None, 
     ax.set_xlabel("run")
     ax.set_ylabel("final objective")
     ax.set_xticks(runs)
+    _fit_ylim(ax, [*vals[np.isfinite(vals)], *(float(v) for v in refs.values())], marker_pt=8 / 2 + 1.6)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or f"{len(vals)} runs of {solution.method}", fontsize=10)

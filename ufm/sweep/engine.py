@@ -99,9 +99,13 @@ def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int, t
 
 
 def _problem_columns(p) -> dict:
-    return {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
-            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
-            "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    out = {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
+           "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
+           "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    if p.samples is not None:  # a sample design (mixup): its fields as JSON (N above counts its samples)
+        to_dict = getattr(p.samples, "to_dict", None)
+        out["samples_json"] = json.dumps(to_dict() if callable(to_dict) else repr(p.samples), default=str)
+    return out
 
 
 def _result_columns(spec: SweepSpec, problem, program, record, search=None) -> dict:
@@ -125,10 +129,10 @@ def _result_columns(spec: SweepSpec, problem, program, record, search=None) -> d
     for name in spec.predictions:
         pred = PREDICTIONS[name]
         ok, why = pred.applies(problem)
+        out[f"pred_{name}_applies"] = bool(ok)
+        out[f"pred_{name}_reason"] = "" if ok else str(why)  # why it does not apply (summarized per sweep)
         if not ok:
-            out[f"pred_{name}_applies"] = False
             continue
-        out[f"pred_{name}_applies"] = True
         values = pred.predict(problem)
         if "objective" in values:
             out[f"pred_{name}_objective"] = float(values["objective"])
@@ -400,13 +404,26 @@ def _numeric(col):
 def sweep_stats(df) -> dict:
     """What ``summarize`` prints, as numbers: ``points``, ``rows``, ``invalid_points`` (every row invalid),
     ``failed_rows``, ``first_invalid`` / ``first_failed`` (messages), ``best`` (``best_rows``), and
+    ``predictions``: name -> ``{"applies": points whose best row it applies to, "points": points with a best
+    row, "first_reason": why it does not apply (first such point)}``, ``skipped_rows`` / ``first_skipped``
+    (search rows skipped, and why), and
     ``disagree``: point_id -> relative spread of the objectives of its ``converged`` rows, for points with
     at least two converged rows differing by more than 1e-8 relative (restarts at saddles or spurious critical
-    points that still claim convergence)."""
+    points that still claim convergence), and ``search_lower``: those of them where the reduced search's row
+    has the lowest value (``search = true`` did its job: the best row is the search's)."""
     stats = {"rows": len(df), "points": int(df["point_id"].nunique()) if len(df) else 0, "invalid_points": 0,
-             "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df)}
+             "failed_rows": 0, "first_invalid": "", "first_failed": "", "disagree": {}, "best": best_rows(df),
+             "predictions": {}, "skipped_rows": 0, "first_skipped": "", "search_lower": {}, "has_search": False}
     if not len(df) or "status" not in df:
         return stats
+    best = stats["best"]
+    for col in [c for c in df.columns if c.startswith("pred_") and c.endswith("_applies")]:
+        name = col[len("pred_"):-len("_applies")]
+        applies = np.array([isinstance(v, (bool, np.bool_)) and bool(v) for v in best[col]], dtype=bool)
+        reasons = best[f"pred_{name}_reason"].to_numpy()[~applies] if f"pred_{name}_reason" in best else []
+        reasons = [r for r in reasons if isinstance(r, str) and r]
+        stats["predictions"][name] = {"applies": int(applies.sum()), "points": len(best),
+                                      "first_reason": reasons[0] if reasons else ""}
     status = df["status"].astype(str)
     invalid = df[status == "invalid"].groupby("point_id").size()
     all_rows = df.groupby("point_id").size()
@@ -415,6 +432,11 @@ def sweep_stats(df) -> dict:
     if invalid_points and "error" in df:
         row = df[df["point_id"] == invalid_points[0]].iloc[0]
         stats["first_invalid"] = f"point_id {invalid_points[0]}: {row['error']}"
+    skipped = df[status == "skipped"]
+    stats["skipped_rows"] = len(skipped)
+    if len(skipped) and "error" in df:
+        row = skipped.iloc[0]
+        stats["first_skipped"] = f"point_id {row['point_id']} restart {row['restart']}: {row['error']}"
     failed = df[status == "failed"]
     stats["failed_rows"] = len(failed)
     if len(failed) and "error" in df:
@@ -429,7 +451,18 @@ def sweep_stats(df) -> dict:
         scale = np.maximum(np.maximum(lo.abs(), hi.abs()), 1e-300)
         spread = (hi - lo) / scale
         stats["disagree"] = {int(pid): float(v) for pid, v in spread[(n >= 2) & (spread > DISAGREE_RTOL)].items()}
+        if "method" in conv:  # points where the reduced search reached the lowest value: random starts stopped above
+            search = conv[conv["method"].astype(str) == "reduced-search"].groupby("point_id")["objective"].min()
+            stats["search_lower"] = {pid: v for pid, v in stats["disagree"].items() if pid in search.index and
+                                     search[pid] - lo[pid] <= DISAGREE_RTOL * scale[pid]}
+        stats["has_search"] = bool("method" in df and (df["method"].astype(str) == "reduced-search").any())
     return stats
+
+
+def never_applies(stats: dict) -> list:
+    """Names of the requested predictions that apply to no point with a solution (the spec asked for a
+    comparison that never happened)."""
+    return [name for name, p in stats.get("predictions", {}).items() if p["points"] and not p["applies"]]
 
 
 def summarize(df, stats: Optional[dict] = None) -> str:
@@ -448,19 +481,38 @@ def summarize(df, stats: Optional[dict] = None) -> str:
         lines.append("  status: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if "grad_norm" in best and best["grad_norm"].notna().any():
             lines.append(f"  gradient norm: median {best['grad_norm'].median():.1e}, max {best['grad_norm'].max():.1e}")
+        for name, p in stats.get("predictions", {}).items():
+            if 0 < p["applies"] < p["points"]:
+                lines.append(f"  prediction {name} applies at {p['applies']} of {p['points']} points (where not: "
+                             f"{p['first_reason'] or 'no reason recorded'})")
         for c in [c for c in best.columns if c.startswith("pred_") and c.endswith("_objective_rel_err")]:
             v = _numeric(best[c])
             v = v[np.isfinite(v)]
             if v.size:
                 lines.append(f"  {c}: max {v.max():.1e} (median {np.median(v):.1e}, {v.size} points)")
-    dis = stats["disagree"]
+    if stats.get("skipped_rows"):
+        lines.append(f"note: {stats['skipped_rows']} rows skipped (first: {stats['first_skipped']})")
+    for name in never_applies(stats):
+        p = stats["predictions"][name]
+        lines.append(f"WARNING: prediction {name} applies at none of the {p['points']} points, so nothing was "
+                     f"compared with it ({p['first_reason'] or 'no reason recorded'})")
+    caught = stats.get("search_lower", {})
+    if caught:
+        worst = sorted(caught, key=caught.get, reverse=True)
+        lines.append(f"note: at {len(caught)} of {stats['points']} points random starts stopped above the reduced "
+                     f"search's value (largest relative gap {caught[worst[0]]:.1e} at point_id {worst[0]}): saddles "
+                     "or spurious critical points, which search = true is there for; the best row per point (above) "
+                     "is the search's")
+    dis = {pid: v for pid, v in stats["disagree"].items() if pid not in caught}
     if dis:
         worst = sorted(dis, key=dis.get, reverse=True)
+        advice = ("the reduced search did not reach the lowest value there (or was skipped)" if stats.get("has_search")
+                  else "use the best row per point (above), or search = true")
         lines.append(f"WARNING: restarts disagree at {len(dis)} of {stats['points']} points: their converged "
                      f"objectives differ by more than {DISAGREE_RTOL:g} relative (largest {dis[worst[0]]:.1e} at "
                      f"point_id {worst[0]}; point_ids {', '.join(map(str, sorted(worst[:10])))}"
                      f"{', ...' if len(worst) > 10 else ''}); random starts stopped at saddles or spurious critical "
-                     "points there: use the best row per point (above), or search = true")
+                     f"points there: {advice}")
     if stats["invalid_points"]:
         lines.append(f"WARNING: {stats['invalid_points']} of {stats['points']} points are INVALID (status = "
                      f"invalid, message in the error column; first: {stats['first_invalid']})")

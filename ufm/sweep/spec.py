@@ -26,6 +26,14 @@ Format (see ``examples/sweeps/*.toml`` and docs/sweep.md)::
     [predictions]
     names = ["dang2023_mse_imbalanced"]    # ufm.theory.PREDICTIONS evaluated beside each solve
 
+Mixup (``loss = "mixup-ce"`` or ``"mixup-mse"``): the fields of ``ufm.mixup.MixupDesign`` as ``mixup_pairs``
+(``"all"``, ``"same"``, ``"different"`` or a list of [i, j] pairs), ``mixup_lams`` (a list of weights in [0, 1];
+as an axis, each value is one point's weights: a list, or a number for a single weight), ``mixup_alpha`` and
+``mixup_draws`` (Beta(alpha, alpha) draws instead of ``mixup_lams``), ``mixup_seed`` (of the draws),
+``mixup_per_pair``, ``mixup_include_original``, in ``[base]`` or ``[axes]``; missing ones take the MixupDesign
+defaults. They are refused (SpecError naming the key) unless every point has a mixup loss, and
+``mixup_lams`` with ``mixup_alpha``, or ``mixup_draws`` / ``mixup_seed`` without it, are refused too.
+
 Derived fields: ``K`` and ``n`` build balanced counts (K classes of n); ``ratio`` R with base counts / K, n
 makes the first ceil(K/2) classes majority (n) and the rest minority (max(1, round(n / R))); ``lambda`` sets
 lambda_W = lambda_H. Every point gets a ``point_id`` (its index in the grid), stable across reruns.
@@ -51,11 +59,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ufm import mixup
 from ufm.errors import ProblemError, ResourceError, SpecError, UfmError
 from ufm.problem import BIAS_MODES, Problem
 
 PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier")
 DERIVED_FIELDS = ("K", "n", "ratio", "lambda")
+MIXUP_FIELDS = tuple(mixup.SPEC_KEYS)  # mixup_pairs, mixup_lams, ...: the MixupDesign of a mixup loss
 SOLVER_FIELDS = ("method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory", "learning_rate",
                  "momentum", "stall_iters", "search", "reduce", "polish", "second_order", "escapes", "search_restarts")
 SECTIONS = ("base", "axes", "sweep", "solver", "predictions")
@@ -130,6 +140,12 @@ class SweepSpec:
 
     def _problem(self, point: dict) -> Problem:
         fields = {**self.base, **point}
+        design = {k: fields.pop(k) for k in MIXUP_FIELDS if k in fields}
+        if mixup.is_mixup_loss(fields.get("loss", "ce")):
+            fields["samples"] = mixup.design_from_spec(design)
+        elif design:
+            raise ProblemError(sorted(design)[0], f"is only valid with a mixup loss ({', '.join(mixup.LOSSES)}), "
+                                                  f"got loss = {fields.get('loss', 'ce')!r}")
         if "lambda" in fields:
             lam = fields.pop("lambda")
             fields["lambda_W"], fields["lambda_H"] = lam, lam
@@ -266,6 +282,13 @@ def _check_base(key: str, v: Any) -> None:
     elif key == "ratio":
         if not (_is_real(v) and math.isfinite(v) and v >= 1):
             raise SpecError(where, f"must be a finite number >= 1, got {_show(v)}")
+    elif key in MIXUP_FIELDS:
+        try:
+            mixup.design_from_spec({key: v})
+        except ProblemError as e:
+            raise SpecError(where, e.detail) from None
+        except Exception as e:  # a value nothing expected (an integer too large for a float, ...)
+            raise SpecError(where, f"{type(e).__name__}: {e}") from None
     elif key == "classifier":
         ok = v == "etf" if isinstance(v, str) else (
             isinstance(v, list) and v and all(isinstance(r, list) and r and len(r) == len(v[0]) for r in v)
@@ -364,7 +387,7 @@ def parse_spec(text: str, *, max_points: Optional[int] = None) -> SweepSpec:
     base, raw_axes, sweep = _table(data, "base"), _table(data, "axes"), _table(data, "sweep")
     solver, predictions = _table(data, "solver"), _table(data, "predictions")
 
-    allowed = set(PROBLEM_FIELDS) | set(DERIVED_FIELDS)
+    allowed = set(PROBLEM_FIELDS) | set(DERIVED_FIELDS) | set(MIXUP_FIELDS)
     for key, value in base.items():
         if key not in allowed:
             raise SpecError(f"base.{_key(key)}", f"unknown field; allowed: {sorted(allowed)}")
@@ -378,6 +401,7 @@ def parse_spec(text: str, *, max_points: Optional[int] = None) -> SweepSpec:
     if "lambda" in names and names & {"lambda_W", "lambda_H"}:
         where = "axes.lambda" if "lambda" in raw_axes else "base.lambda"
         raise SpecError(where, "sets lambda_W = lambda_H; do not give lambda_W or lambda_H as well")
+    _check_mixup_keys(base, raw_axes)
 
     for key in sweep:
         if key not in SWEEP_KEYS:
@@ -446,6 +470,33 @@ def parse_spec(text: str, *, max_points: Optional[int] = None) -> SweepSpec:
         raise SpecError("base.counts", "is required: give counts, or K and n, in [base] or in [axes]")
     axes = {name: _axis_values(raw) for name, raw in raw_axes.items()}
     return SweepSpec(base, axes, zip_groups, solver, tuple(preds), text, spec_max_points, spec_max_mem)
+
+
+def _check_mixup_keys(base: dict, raw_axes: dict) -> None:
+    """``mixup_*`` keys only with a mixup loss at every point, and no key that the design would ignore."""
+    given = [k for k in MIXUP_FIELDS if k in base or k in raw_axes]
+    if not given:
+        return
+
+    def where(k):
+        return f"axes.{k}" if k in raw_axes else f"base.{k}"
+
+    if "loss" in raw_axes:
+        losses = _axis_values(raw_axes["loss"])
+        bad = [v for v in losses if not mixup.is_mixup_loss(v)]
+        if bad:
+            raise SpecError(where(given[0]), f"is only valid with a mixup loss ({', '.join(mixup.LOSSES)}), but "
+                                             f"axes.loss has {_show(bad[0])}")
+    elif not mixup.is_mixup_loss(base.get("loss", "ce")):
+        loss = f"loss = {_show(base['loss'])}" if "loss" in base else "no loss is given (default \"ce\")"
+        raise SpecError(where(given[0]), f"is only valid with a mixup loss: set [base] loss = \"mixup-ce\" or "
+                                         f"\"mixup-mse\" ({loss})")
+    if "mixup_alpha" in given and "mixup_lams" in given:
+        raise SpecError(where("mixup_lams"), "give mixup_lams (a grid of weights) or mixup_alpha (Beta draws), "
+                                             "not both: with mixup_alpha the weights are drawn")
+    for k in ("mixup_draws", "mixup_seed"):
+        if k in given and "mixup_alpha" not in given:
+            raise SpecError(where(k), "is only used with mixup_alpha (Beta(alpha, alpha) draws of the weights)")
 
 
 def load_spec(path, *, max_points: Optional[int] = None) -> SweepSpec:
