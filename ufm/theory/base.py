@@ -60,13 +60,17 @@ class Prediction:
                  "bias": lambda: solution.bias if solution.bias is not None else np.zeros(problem.K)}
         for key, get in found.items():
             if key in pred:
-                out[f"{key}_err"] = rel_err(get(), pred[key])
+                # a bias lives on the scale of the logits: measured against the predicted logits too, so that
+                # a bias predicted ~0 (balanced CE, any shift allowed) is not divided by ~0
+                floor = float(np.max(np.abs(pred["logits"]))) if key == "bias" and "logits" in pred else 0.0
+                out[f"{key}_err"] = rel_err(get(), pred[key], floor)
         return out
 
 
-def rel_err(found, predicted) -> float:
+def rel_err(found, predicted, floor: float = 0.0) -> float:
+    """max |found - predicted| / max(max |predicted|, floor) (the absolute error when both are 0)."""
     found, predicted = np.asarray(found, float), np.asarray(predicted, float)
-    scale = np.max(np.abs(predicted)) if predicted.size else 0.0
+    scale = max(float(np.max(np.abs(predicted))) if predicted.size else 0.0, floor)
     diff = np.max(np.abs(found - predicted)) if predicted.size else 0.0
     return float(diff / scale) if scale > 0 else float(diff)
 
