@@ -230,9 +230,12 @@ def test_classifier_choices_come_from_the_geometry_registry(monkeypatch):
     from ufm.cli import build_parser
 
     monkeypatch.setitem(geometry.GEOMETRIES, "my-frame", geometry.Geometry("my-frame", geometry.orthogonal_frame,
-                                                                          "a test geometry"))
-    args = build_parser().parse_args(["solve", "--classifier", "my-frame"])
+                                                                          "a test geometry, 100% orthonormal"))
+    parser = build_parser()
+    args = parser.parse_args(["solve", "--classifier", "my-frame"])
     assert args.classifier == "my-frame"
+    solve = parser._subparsers._group_actions[0].choices["solve"]
+    assert "my-frame: a test geometry, 100% orthonormal" in " ".join(solve.format_help().split())
 
 
 def test_save_prints_the_path_written(tmp_path, capsys):

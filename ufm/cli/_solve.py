@@ -103,7 +103,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                    help="bias decay, only with --bias regularized (default 0)")
     g.add_argument("--classifier", default="learnable", choices=["learnable", *geometry.names()],
                    help="learnable classifier, or fixed to a registered geometry (ufm.geometry): "
-                        + "; ".join(f"{n}: {geo.description}" for n, geo in geometry.GEOMETRIES.items())
+                        + "; ".join(f"{n}: {geo.description}".replace("%", "%%")
+                                    for n, geo in geometry.GEOMETRIES.items())
                         + " (default learnable)")
     mixup = _mixup_module()
     if mixup is not None:
