@@ -271,28 +271,82 @@ def _certified_lower_bound(problem, solution) -> Optional[float]:
 # ----------------------------------------------------------------------------- loading statements
 def load_statements(extra_files=()) -> dict:
     """Every statement of ``proofs_check.statements`` (one module per statement, each defining ``STATEMENT``
-    or a list ``STATEMENTS``) plus those of the given extra Python files, by id."""
+    or a list ``STATEMENTS``) plus those of the given extra Python files, by id.
+
+    A bad extra file is one :class:`ufm.errors.FlagError` naming ``--statements`` (the command line prints one
+    line and exits with status 2): a missing file, a syntax error (with its line), an exception while importing
+    it (with the line of the file where it was raised), a file that defines neither ``STATEMENT`` nor
+    ``STATEMENTS``, something there that is not a :class:`Statement`, or an id already taken."""
     import proofs_check.statements as pkg
 
-    modules = [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)]
+    modules = [(importlib.import_module(f"{pkg.__name__}.{m.name}"), None)
+               for m in pkgutil.iter_modules(pkg.__path__)]
     for path in extra_files:
-        path = Path(path)
-        if not path.is_file():
-            from ufm.problem import ProblemError
-
-            raise ProblemError("--statements", f"no such file: {path}")
-        spec = importlib.util.spec_from_file_location(f"ufm_user_statement_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        modules.append(module)
+        modules.append((_load_file(Path(path)), Path(path)))
     out: dict = {}
-    for module in modules:
-        found = list(getattr(module, "STATEMENTS", [])) + ([module.STATEMENT] if hasattr(module, "STATEMENT") else [])
+    for module, path in modules:
+        found = list(_statements_of(module, path))
         for stmt in found:
             if stmt.id in out:
-                raise ValueError(f"two statements share the id {stmt.id!r}")
+                if path is None:
+                    raise ValueError(f"two statements share the id {stmt.id!r}")
+                raise _flag_error(f"{path}: the statement id {stmt.id!r} is already taken (by a built-in "
+                                  "statement or an earlier file)")
             out[stmt.id] = stmt
     return out
 
 
+def _flag_error(message: str):
+    from ufm.errors import FlagError
+
+    return FlagError("--statements", message)
+
+
+def _load_file(path: Path):
+    """Import a user's statement file; every failure is one line naming the file (and the line)."""
+    if not path.is_file():
+        raise _flag_error(f"no such file: {path}")
+    try:
+        source = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise _flag_error(f"cannot read {path}: {e}") from None
+    try:
+        code = compile(source, str(path), "exec")
+    except SyntaxError as e:
+        raise _flag_error(f"{path}, line {e.lineno}: syntax error: {e.msg}") from None
+    spec = importlib.util.spec_from_file_location(f"ufm_user_statement_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        exec(code, module.__dict__)
+    except Exception as e:  # noqa: BLE001 -- the user's file: one line with where it failed
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename) == path]
+        where = f", line {frames[-1].lineno}" if frames else ""
+        sys.modules.pop(spec.name, None)
+        raise _flag_error(f"{path}{where}: importing it raised {type(e).__name__}: {e}") from None
+    return module
+
+
+def _statements_of(module, path):
+    """The statements a module defines (``STATEMENT`` and / or ``STATEMENTS``); a user file without them, or
+    with something else under those names, is a one-line error."""
+    has_one, has_list = hasattr(module, "STATEMENT"), hasattr(module, "STATEMENTS")
+    if path is not None and not (has_one or has_list):
+        raise _flag_error(f"{path} defines neither STATEMENT nor STATEMENTS (see examples/my_conjecture.py)")
+    found = []
+    if has_list:
+        items = module.STATEMENTS
+        if path is not None and not isinstance(items, (list, tuple)):
+            raise _flag_error(f"{path}: STATEMENTS must be a list of proofs_check.Statement, got "
+                              f"{type(items).__name__}")
+        found += list(items)
+    if has_one:
+        found.append(module.STATEMENT)
+    for stmt in found:
+        if not isinstance(stmt, Statement):
+            if path is None:
+                raise TypeError(f"{module.__name__}: {stmt!r} is not a proofs_check.Statement")
+            raise _flag_error(f"{path}: {type(stmt).__name__} {stmt!r:.60} is not a proofs_check.Statement")
+    return found

@@ -216,16 +216,67 @@ class Solution:
 
     # ------------------------------------------------------------------ export
     def status_line(self) -> str:
-        line = f"{self.status} after {self.iterations} iterations, relative stationarity " \
-               f"{self.stationarity:.1e} (||grad|| = {self.grad_norm:.1e})"
-        so = self.second_order or {}
-        if so.get("verdict") == "no negative curvature":
-            line += "; second order: no negative curvature found"
-        elif so.get("verdict") == "saddle":
-            line += f"; second order: SADDLE (Hessian eigenvalue {so['min_eigenvalue']:.2e}): not a minimum"
+        """The run status in one line. A run that is not an acceptable minimum says so first, in capitals:
+        ``SADDLE (not a minimum)`` or ``NOT CONVERGED (max_iter | diverged)``."""
+        detail = f"after {self.iterations} iterations, relative stationarity {self.stationarity:.1e} " \
+                 f"(||grad|| = {self.grad_norm:.1e})"
+        if self.status == Status.SADDLE:
+            return f"SADDLE (not a minimum): {Status.SADDLE.message}; {detail}"
+        if not self.status.acceptable:
+            return f"NOT CONVERGED ({self.status}): {self.status.message}; {detail}"
+        line = f"{self.status} {detail}"
         if self.status == Status.STALLED:
             line += "; " + Status.STALLED.message
         return line
+
+    def second_order_line(self) -> str:
+        """What the solve's second-order check found at the best point (``second_order``), in one line."""
+        so = self.second_order
+        if not so:
+            mode = (self.options or {}).get("second_order", "auto")
+            if mode == "never":
+                return "second order: not checked (second_order=never)"
+            return "second order: not checked (auto: L-BFGS runs of problems with at most 200,000 parameters)"
+        verdict = so.get("verdict")
+        if verdict == "not checked":
+            return f"second order: not checked ({so.get('why', '')})"
+        span = ""
+        if so.get("min_eigenvalue") is not None and so.get("max_eigenvalue") is not None:
+            span = f" (Hessian eigenvalues in [{so['min_eigenvalue']:.2e}, {so['max_eigenvalue']:.2e}]"
+            span += f", {so['steps']} Lanczos steps)" if so.get("steps") else ")"
+        escapes = sum(r.escapes for r in self.runs)
+        esc = f"; {escapes} saddle escape(s) along negative curvature" if escapes else ""
+        if verdict == "saddle":
+            return f"second order: SADDLE: negative curvature{span}: not a minimum{esc}"
+        return f"second order: {verdict}{span}{esc}"
+
+    def found_by(self) -> str:
+        """How the best point was found: the starts (random / given) and the reduced-problem global search."""
+        labels = [r.label for r in self.runs]
+        starts = []
+        for label, word in (("random", "random start"), ("given", "given start")):
+            n = labels.count(label)
+            if n:
+                starts.append(f"{n} {word}{'s' if n > 1 else ''}")
+        text = " + ".join(starts) or "no start"
+        search = self.search or {}
+        if "reduced-search" in labels and search:
+            vals = search.get("distinct_values") or []
+            reached = vals[0]["count"] if vals else "?"
+            text += (f" + global search on the reduced problem ({search.get('n_starts', '?')} starts, {reached} "
+                     f"reached its best value, from the {search.get('start', '?')!r} start)")
+        else:
+            mode = (self.options or {}).get("search", "auto")
+            if mode == "never":
+                text += "; global search off (search=never)"
+            elif "given" in labels:
+                text += "; no global search (search=auto: not with a given start)"
+            else:
+                text += "; no global search (search=auto: only for depth M > 1 or d < K)"
+        if len(self.runs) > 1:
+            best = best_run(self.runs)
+            text += f"; best: run {best + 1} ({self.runs[best].label})"
+        return text
 
     def summary(self) -> str:
         vals = self.distinct_objectives()
@@ -237,6 +288,8 @@ class Solution:
             self.problem.describe(),
             f"objective  {self.objective:.15g}",
             f"status     {self.status_line()}",
+            f"           {self.second_order_line()}",
+            f"found by   {self.found_by()}",
             f"restarts   {len(self.runs)} run(s), {len(vals)} distinct value(s): "
             + ", ".join(f"{v:.12g} x{c}" for v, c in vals[:5]) + (" ..." if len(vals) > 5 else ""),
             f"time       {timing}",

@@ -1,13 +1,25 @@
-"""``ufm check``: verify the literature's UFM statements numerically (proofs_check)."""
+"""``ufm check``: verify the literature's UFM statements numerically (proofs_check).
+
+Errors of the user's own statement files are one line naming ``--statements`` and exit status 2, never a
+traceback: a syntax error (with its line), a file without ``STATEMENT`` / ``STATEMENTS`` (``proofs_check.core``),
+a ``Prediction`` whose ``applies`` does not return ``(bool, reason)``, a ``hypotheses`` that does not, or a
+``check`` that does not return a ``CaseResult`` (caught here, around each statement's functions, not globally).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from ufm.problem import ProblemError
+from ufm.cli import integer
+from ufm.errors import FlagError
+
+#: the message of ``ufm.theory.Prediction`` when a user's ``applies`` returns something else than (bool, reason)
+_APPLIES_CONTRACT = "applies(problem) must return (bool, reason)"
 
 
 def register(sub) -> None:
@@ -18,8 +30,8 @@ def register(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the statements and exit")
     p.add_argument("--only", action="append", metavar="ID", help="run only this statement (repeatable)")
     p.add_argument("--full", action="store_true", help="more parameter cases per statement")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random parameter draws and restarts")
-    p.add_argument("--report", metavar="DIR", help="write DIR/report.md and DIR/report.json")
+    p.add_argument("--seed", type=integer, default=0, help="seed of the random parameter draws and restarts")
+    p.add_argument("--report", metavar="DIR", help="write DIR/report.md and DIR/report.json (DIR is created)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--statements", action="append", default=[], metavar="FILE.py",
                    help="also load the statements of this Python file (your own conjecture; repeatable)")
@@ -30,12 +42,17 @@ def register(sub) -> None:
 def run(args) -> int:
     from proofs_check import load_statements, run_statement
 
+    if not 0 <= args.seed <= 2 ** 32 - 1:
+        raise FlagError("--seed", f"must be an integer >= 0 and <= {2 ** 32 - 1}, got {args.seed}")
+    if args.report:
+        check_report_dir(args.report)
     statements = load_statements(args.statements)
     if args.only:
         unknown = [i for i in args.only if i not in statements]
         if unknown:
-            raise ProblemError("--only", f"unknown statement id(s) {unknown}; known: {sorted(statements)}")
+            raise FlagError("--only", f"unknown statement id(s) {unknown}; known: {sorted(statements)}")
         statements = {i: statements[i] for i in args.only}
+    statements = {i: guarded(s) for i, s in statements.items()}
     if args.list:
         for s in statements.values():
             print(f"{s.id:32s} expected {s.expected:9s} {s.citation}")
@@ -69,8 +86,69 @@ def run(args) -> int:
     else:
         print(format_table(results, total))
         if args.report:
-            print(f"report written to {args.report}/report.md and report.json")
+            directory = Path(args.report)
+            print(f"report written to {directory / 'report.md'} and {directory / 'report.json'}")
     return 0 if ok else 1
+
+
+def check_report_dir(text: str) -> None:
+    """``--report DIR``: checked before the statements run (minutes): DIR is a directory or can be created."""
+    directory = Path(text)
+    if directory.exists() and not directory.is_dir():
+        raise FlagError("--report", f"{text} is a file; give a directory (it is created if missing)")
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FlagError("--report", f"{existing} is a file, so {text} cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FlagError("--report", f"{existing} is not writable")
+
+
+def guarded(stmt):
+    """``stmt`` with its ``check`` and ``hypotheses`` wrapped so that a broken contract of the user's code is one
+    line (a FlagError naming ``--statements`` and the statement) rather than a traceback: ``applies`` of a
+    ``Prediction`` not returning (bool, reason) (the TypeError of ``ufm.theory``), ``hypotheses`` not returning
+    (bool, reason), ``check`` not returning a ``CaseResult``. Other exceptions keep their traceback."""
+    from proofs_check.core import CaseResult
+
+    def contract_error(message: str):
+        return FlagError("--statements", f"statement {stmt.id!r}: {message}")
+
+    def check(case, seed):
+        try:
+            res = stmt.check(case, seed)
+        except TypeError as e:
+            if _APPLIES_CONTRACT in str(e):
+                raise contract_error(str(e)) from None
+            raise
+        except ValueError as e:  # check_prediction on a case outside the prediction's hypotheses
+            if "does not apply to case" in str(e):
+                raise contract_error(str(e)) from None
+            raise
+        if not isinstance(res, CaseResult):
+            raise contract_error(f"check(case, seed) must return a proofs_check.CaseResult, got "
+                                 f"{type(res).__name__} {res!r:.60}")
+        return res
+
+    hypotheses = None
+    if stmt.hypotheses is not None:
+        def hypotheses(problem):
+            try:
+                result = stmt.hypotheses(problem)
+            except TypeError as e:
+                if _APPLIES_CONTRACT in str(e):
+                    raise contract_error(str(e)) from None
+                raise
+            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str)):
+                raise contract_error(f"hypotheses(problem) must return (bool, reason), got {type(result).__name__} "
+                                     f"{result!r:.60}")
+            if not result[0]:
+                raise contract_error(f"a case's problem fails the statement's own hypotheses: {result[1]} "
+                                     f"({problem.describe()})")
+            return result
+
+    return dataclasses.replace(stmt, check=check, hypotheses=hypotheses)
 
 
 def format_table(results, total) -> str:
