@@ -55,17 +55,31 @@ def max_depth() -> int:
     return int(env) if env and env.isdigit() else 200
 
 
+def estimate_sizes(K: int, N: int, d: int, depth: int, *, reduce: bool, fixed_classifier: bool = False,
+                   bias: str = "none", memory: int = 10, stream: bool = False, columns: int = None) -> int:
+    """Rough peak memory (bytes) of one solve from the sizes alone (nothing of the problem's size is built):
+    ``columns`` C (default: K when reduced, N otherwise); ``stream``: the loss is evaluated in column blocks
+    (``ufm.objective.streamed_loss``: labels instead of a K x C target matrix, K x B logits at a time)."""
+    from ufm.objective import STREAM_BLOCK_LOGITS
+
+    C = columns if columns is not None else (K if reduce else N)
+    P = (depth - 1) * d * d + (0 if fixed_classifier else K * d) + d * C + (K if bias != "none" else 0)
+    doubles = P * (2 * memory + 8) + (81 * P if P <= 200_000 else 0)
+    doubles += 3 * STREAM_BLOCK_LOGITS + 2 * C if stream else 7 * K * C  # logits, softmax, gradient, targets
+    if fixed_classifier:
+        doubles += K * max(d, K)  # the fixed classifier's construction
+    return 8 * int(doubles)
+
+
 def estimate_bytes(problem, *, reduce: bool, memory: int = 10, second_order: bool = True) -> int:
-    """Rough peak memory (bytes) of one solve of ``problem`` (module docstring)."""
+    """Rough peak memory (bytes) of one solve of ``problem`` (module docstring; :func:`estimate_sizes`)."""
     from ufm import objective as obj
 
-    P = obj.count_params(problem, reduce=reduce)
     C = obj.columns(problem, reduce) if (reduce or problem.samples is not None) else problem.N
-    K = problem.K
-    doubles = P * (2 * memory + 8) + 6 * K * C + (81 * P if second_order and P <= 200_000 else 0)
-    if not reduce or problem.samples is not None:
-        doubles += K * problem.N  # the target matrix of the full problem
-    return 8 * int(doubles)
+    extra = 8 * problem.K * problem.N if problem.samples is not None else 0  # the design's target matrix
+    return estimate_sizes(problem.K, problem.N, problem.d, problem.depth, reduce=reduce,
+                          fixed_classifier=problem.classifier_fixed, bias=problem.bias, memory=memory,
+                          stream=obj.streams(problem, reduce), columns=C) + extra
 
 
 def check_problem_size(problem, options=None) -> None:
@@ -73,10 +87,14 @@ def check_problem_size(problem, options=None) -> None:
     ``problem`` would exceed the memory limit (the depth limit is enforced when the Problem is built)."""
     reduce = True if options is None else options.reduce != "never"
     memory = 10 if options is None else options.memory
-    need = estimate_bytes(problem, reduce=reduce, memory=memory) / 2 ** 30
-    limit = max_memory_gb()
+    refuse_above(estimate_bytes(problem, reduce=reduce, memory=memory), problem.K, problem.N, problem.d,
+                 problem.depth)
+
+
+def refuse_above(need_bytes: int, K: int, N: int, d: int, depth: int) -> None:
+    """Raise :class:`ResourceError` when ``need_bytes`` exceeds :func:`max_memory_gb`."""
+    need, limit = need_bytes / 2 ** 30, max_memory_gb()
     if need > limit:
-        raise ResourceError("problem", f"a solve needs about {need:.3g} GiB (K = {problem.K}, N = {problem.N}, "
-                                       f"d = {problem.d}, M = {problem.depth}) but the limit is {limit:.3g} GiB; "
-                                       "raise it with --max-memory-gb, UFM_MAX_MEMORY_GB or "
-                                       "ufm.limits.configure(max_memory_gb=...)")
+        raise ResourceError("problem", f"a solve needs about {need:.3g} GiB (K = {K}, N = {N}, d = {d}, M = {depth}) "
+                                       f"but the limit is {limit:.3g} GiB; raise it with --max-memory-gb, "
+                                       "UFM_MAX_MEMORY_GB or ufm.limits.configure(max_memory_gb=...)")

@@ -43,7 +43,7 @@ from ufm.errors import ProblemError
 class Groups(NamedTuple):
     """Samples grouped by identical target columns: ``of_sample`` (N,) group index of each sample,
     ``sizes`` (C,) group sizes m_c, ``targets`` (K x C) the groups' targets, in order of first appearance
-    (so for one-hot labels group c is class c)."""
+    (so for one-hot labels group c is class c, and ``targets`` is None: the identity, never built for nothing)."""
 
     of_sample: np.ndarray
     sizes: np.ndarray
@@ -53,7 +53,7 @@ class Groups(NamedTuple):
 def groups(problem) -> Groups:
     """The groups of identical target columns of ``problem`` (module docstring)."""
     if problem.samples is None:  # one-hot labels grouped by class: no need to compare columns
-        return Groups(problem.labels(), np.asarray(problem.counts, np.int64), np.eye(problem.K))
+        return Groups(problem.labels(), np.asarray(problem.counts, np.int64), None)
     T = problem.targets()
     _, first, inverse, sizes = np.unique(T.T, axis=0, return_index=True, return_inverse=True, return_counts=True)
     order = np.argsort(first, kind="stable")  # groups in order of first appearance
@@ -167,7 +167,7 @@ def problem_data(problem, dtype=None, *, reduce: bool = False, stream: Optional[
         sizes = g.sizes.astype(np.float64)
         weights, scale = sizes / N, 1.0 / np.sqrt(sizes)
         labels = np.arange(len(sizes))  # one-hot groups are the classes, in class order
-        targets = None if stream else g.targets
+        targets = None if stream else (np.eye(problem.K) if g.targets is None else g.targets)
     else:
         labels = problem.labels()
         targets = None if stream else problem.targets()

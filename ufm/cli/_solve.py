@@ -272,31 +272,24 @@ def check_save_path(text: str) -> Path:
 
 def check_size(args, K: int, N: int) -> None:
     """Refuse (ResourceError, one line) a problem too large for ``ufm.limits`` before building anything of its
-    size. Mirrors ``ufm.limits.estimate_bytes`` for one-hot targets from the numbers alone (K, N, d, M), so that
-    neither the Problem nor the solver's own check allocates the K x N or K x K arrays first."""
+    size: ``ufm.limits.estimate_sizes`` from the numbers alone (K, N, d, M), so that neither the Problem nor the
+    solver's own check allocates anything of the problem's size first."""
     from ufm import limits
 
     d, M = args.dim, args.depth
     if not (isinstance(d, int) and d >= 1 and isinstance(M, int) and M >= 1):
         return  # the Problem names the bad field
     if M > limits.max_depth():
-        raise ResourceError("depth", f"M = {M} layers exceeds the limit of {limits.max_depth()} (compilation grows "
-                                     "with the depth); raise it with UFM_MAX_DEPTH or ufm.limits.configure")
+        return  # the Problem refuses it (ResourceError) before building anything of that size
+    from ufm import losses, objective
+
     reduce = args.reduce != "never"
-    fixed = args.classifier != "learnable"
     C = K if reduce else N
-    P = (M - 1) * d * d + (0 if fixed else K * d) + d * C + (K if args.bias != "none" else 0)
-    memory = 10
-    doubles = P * (2 * memory + 8) + 6 * K * C + (81 * P if P <= 200_000 else 0)
-    doubles += K * K if reduce else K * N  # the targets (an identity per class when reduced)
-    if fixed:
-        doubles += K * max(d, K)  # the fixed classifier's construction
-    need = 8 * doubles / 2 ** 30
-    limit = limits.max_memory_gb()
-    if need > limit:
-        raise ResourceError("problem", f"a solve needs about {need:.3g} GiB (K = {K}, N = {N}, d = {d}, M = {M}) "
-                                       f"but the limit is {limit:.1f} GiB; raise it with --max-memory-gb, "
-                                       "UFM_MAX_MEMORY_GB or ufm.limits.configure(max_memory_gb=...)")
+    stream = (losses.get(args.loss).per_label is not None and not str(args.loss).startswith("mixup")
+              and K * C >= objective.STREAM_MIN_LOGITS)
+    need = limits.estimate_sizes(K, N, d, M, reduce=reduce, fixed_classifier=args.classifier != "learnable",
+                                 bias=args.bias, stream=stream)
+    limits.refuse_above(need, K, N, d, M)
 
 
 def check_effect(args, problem, init) -> None:
