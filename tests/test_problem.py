@@ -225,10 +225,17 @@ def test_too_deep_is_refused_before_any_work():
 def test_too_large_is_refused_with_what_is_needed():
     from ufm.limits import check_problem_size, configure
 
-    configure(max_memory_gb=1.0)
+    from ufm.limits import estimate_bytes
+
+    big = Problem.balanced(3000, 100, 512)
+    need = estimate_bytes(big, reduce=True) / 2 ** 30
+    assert 0.3 < need < 5.0  # parameters 3000 x 512 twice, L-BFGS history, K x K metrics: about 1 GiB
+    configure(max_memory_gb=need / 2)
     try:
         with pytest.raises(ufm.ResourceError, match="GiB"):
-            check_problem_size(Problem.balanced(3000, 100, 512))
+            check_problem_size(big)
+        configure(max_memory_gb=need * 2)
+        check_problem_size(big)  # under the limit: no error
     finally:
         configure()
 

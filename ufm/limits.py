@@ -2,7 +2,8 @@
 
 A solve's memory is dominated by the parameters and the L-BFGS history (2 * memory + 8 copies of the
 parameter vector, float64), the targets and logits (a few K x C arrays; C = N columns for the full problem,
-one per class when reduced), and, for the second-order check, its Krylov basis. Compilation time and memory
+one per class when reduced), for the second-order check its Krylov basis, and, after the solve, the
+neural-collapse metrics of the answer (a few K x K cosine and Gram matrices). Compilation time and memory
 grow with the depth M (one traced matmul chain per layer).
 
 Limits (override per process with :func:`configure`, or with the environment variables
@@ -68,6 +69,7 @@ def estimate_sizes(K: int, N: int, d: int, depth: int, *, reduce: bool, fixed_cl
     doubles += 3 * STREAM_BLOCK_LOGITS + 2 * C if stream else 7 * K * C  # logits, softmax, gradient, targets
     if fixed_classifier:
         doubles += K * max(d, K)  # the fixed classifier's construction
+    doubles += 6 * K * K  # the metrics of the answer: K x K cosines and Grams of W and of the class means
     return 8 * int(doubles)
 
 

@@ -63,8 +63,11 @@ def groups(problem) -> Groups:
 
 
 def columns(problem, reduce: bool) -> int:
-    """Number C of feature columns of the full (N) or the reduced (number of groups) problem."""
-    return len(groups(problem).sizes) if reduce else problem.N
+    """Number C of feature columns of the full (N) or the reduced (number of groups) problem; nothing of size
+    N is built for one-hot targets (their groups are the K classes)."""
+    if not reduce:
+        return problem.N
+    return problem.K if problem.samples is None else len(groups(problem).sizes)
 
 
 def penalty(params: dict, data: dict, bias: str):
