@@ -172,3 +172,59 @@ def test_unknown_case_and_method_are_clear_errors():
 
     with pytest.raises(ufm.ProblemError, match="methods"):
         bench_accuracy.main(["--cases", "tiny-bal-ce", "--methods", "sgd"])
+
+
+def test_bench_compile_smoke(tmp_path):
+    """bench_compile.py: fresh-process `ufm solve` (first and second run on a new cache directory), `ufm check
+    --only` twice, and Solution.compile_time of one shape, on tiny sizes; structure only, no timings."""
+    out = tmp_path / "compile.json"
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_compile.py"), "--repeats", "1", "--runs", "2",
+                        "--skip-no-cache", "--solve-args", "--classes 3 --per-class 2 --dim 3",
+                        "--check-only", "zhu2021-zero-saddle", "--shapes", "tiny", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    runs = res["solve"]["series"][0]["runs"]
+    assert [row["run"] for row in runs] == [1, 2] and all(row["process_s"] > 0 and "compile_s" in row for row in runs)
+    assert res["solve"]["series"][0]["cache_entries"] > 0  # the first run filled the fresh cache directory
+    check = res["check"]["series"][0]["runs"]
+    assert len(check) == 2 and all(row["ok"] and row["returncode"] == 0 for row in check)
+    shape = res["shapes"][0]
+    assert shape["shape"] == "tiny" and shape["cold"]["status"] == "converged"
+    assert shape["cold"]["compile_time"] > 0 and shape["warm"]["compile_time"] >= 0
+
+
+def test_bench_reduction_smoke(tmp_path):
+    """bench_reduction.py: part n on two tiny sizes and the equal-accuracy single solves of the smoke cases
+    (every method reaches the 1e-10 target; ufm solves the class-reduced problem, ufm_full the full one)."""
+    pytest.importorskip("torch")
+    out = tmp_path / "red.json"
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_reduction.py"), "--cases", "tiny-bal-ce",
+                        "--n-cases", "tiny-bal-ce,zoo:ce-K6-n2", "--repeats", "1", "--budget", "10",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert [row["case"] for row in res["n"]["rows"]] == ["tiny-bal-ce", "zoo:ce-K6-n2"]
+    assert all(row["lift_s"] >= 0 and max(row["gaps"]) < 1e-10 for row in res["n"]["rows"])
+    case = res["solve"][0]
+    assert case["reference_source"] == "zhu2021_balanced_ce"
+    assert set(case["methods"]) == {"ufm", "ufm_full", "torch_lbfgs", "scipy"}
+    assert all(m["reached"] for m in case["methods"].values()), case["methods"]
+    assert case["methods"]["ufm"]["reduced"] and not case["methods"]["ufm_full"]["reduced"]
+
+
+def test_bench_large_k_smoke(tmp_path):
+    """bench_large_k.py: one tiny grid point measured (evaluation and iteration times, peak memory), and a
+    point refused by ufm.limits recorded as a failure with its reason."""
+    out = tmp_path / "lk.json"
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_large_k.py"), "--grid", "10x4x2", "--modes",
+                        "eval", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["ok"] and row["params_reduced"] == 80 and row["eval_s"] > 0 and row["rss_after_lbfgs_gb"] > 0
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_large_k.py"), "--grid", "10x4x2", "--modes",
+                        "solve", "--max-memory-gb", "1e-6", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(out.read_text())["rows"][0]
+    assert not row["ok"] and "ResourceError" in row["failure"]
