@@ -13,8 +13,12 @@ How ufm is timed: ``ufm.solver.trace_run`` records the objective after every ite
 and the time to that target is the wall time of ``ufm.solver.run_once`` stopped at iteration k (max_iter = k,
 gtol = 0), compiled once beforehand (the compile time is reported separately: shapes are static, so one
 compilation serves every lambda and every later run of the same size). ``ufm`` also reports the time of the
-default run (gtol = 1e-10) and, for deep models, of ``ufm.solver.solve`` with restarts and the reduced
-global search (the answer a user gets from one call).
+default run (relative stationarity <= 1e-11, ``SolverOptions().gtol``) and, for deep models, of
+``ufm.solver.solve`` with restarts and the reduced global search (the answer a user gets from one call).
+
+This is the bare L-BFGS loop on the *full* N-column problem, iterate for iterate comparable with the
+baselines; ``ufm.solve``'s default (the class-reduced problem, rebalancing, Newton polish) is timed against
+the same baselines by ``bench/bench_reduction.py``.
 
 Baselines: ``bench/baselines.py``. torch runs with flush-to-zero on (``torch.set_flush_denormal(True)``):
 near the origin (the deep models' spurious local minimum) denormal float arithmetic would otherwise slow

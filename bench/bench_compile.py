@@ -9,17 +9,19 @@ Every measurement is a fresh process (``python -m ufm ...`` or a small child scr
 gets its own new, empty ``UFM_CACHE_DIR``, so "first" really is the first run of that shape on the machine.
 
 1. ``solve``: ``ufm solve --classes 10 --per-class 100 --dim 32`` (the issue's shape; CLI defaults otherwise:
-   CE, lambda 5e-3), runs 1, 2, 3 of a series on one fresh cache directory, and one run with ``--no-cache``;
+   CE, lambda 5e-3), runs 1, 2, 3 of a series on one fresh cache directory, one run of the same shape with
+   other numbers (``--same-shape-args``: lambda 1e-3, seed 1), and one run with ``--no-cache``;
    ``--repeats`` series, medians per position. Also ``ufm --version`` (start-up and imports alone: the floor
    of any command). Target: the second run well under 2 s on 2 cores.
 2. ``check``: ``ufm check`` twice on one fresh cache directory (``--check-repeats`` series; its own
    reported total and the process wall). Target: the second run at most a third of the first.
 3. ``shapes``: ``Solution.compile_time`` of ``ufm.solve`` for a few shapes, each in a fresh process on a
    new, empty cache directory ("cold": it compiles everything, as without the cache, and writes the cache)
-   and then in a second fresh process on that directory ("warm"). The child also times, in the same process, a second ``solve`` of the same problem (all
-   programs compiled: the compute alone), and sums JAX's own compile events (``jax.monitoring``: tracing,
-   lowering to MLIR, XLA compilation, cache retrieval), which include the small eager programs (random
-   starts, argmax, ...) that ``Solution.compile_time`` does not count.
+   and then in a second fresh process on that directory ("warm"). The child also times, in the same process,
+   a second ``solve`` of the same problem (all programs compiled: the compute alone), and sums JAX's own
+   compile events (``jax.monitoring``: tracing, lowering to MLIR, XLA compilation, cache retrieval), which
+   include the small eager programs (random starts, argmax, ...) that ``Solution.compile_time`` does not
+   count.
 
 The machine's load average is recorded before and after every part: on a shared 2-core machine another
 process's work shows up directly in these wall times.
@@ -43,6 +45,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 SOLVE_ARGS = ("--classes", "10", "--per-class", "100", "--dim", "32")
+OTHER_ARGS = ("--lambda-w", "1e-3", "--lambda-h", "1e-3", "--seed", "1")
 
 #: shape name -> (Problem keyword arguments, solve options); lambda 5e-3 unless given
 SHAPES = {
@@ -121,7 +124,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def bench_solve(repeats, runs, solve_args, log, no_cache_run=True):
+def bench_solve(repeats, runs, solve_args, log, no_cache_run=True, other_args=()):
     py = [sys.executable, "-m", "ufm"]
     startup = []
     for _ in range(max(repeats, 1)):
@@ -139,6 +142,12 @@ def bench_solve(repeats, runs, solve_args, log, no_cache_run=True):
                     raise RuntimeError(f"ufm solve failed: {r.stderr[-2000:]}")
                 rows.append({"run": j + 1, "process_s": wall, **parse_solve(r.stdout)})
                 log(f"  solve series {i + 1} run {j + 1}: {wall:.2f} s {rows[-1]}")
+            if other_args:  # the same shape, other numbers: the cached programs serve it too
+                wall, r = run(py + ["solve", *solve_args, *other_args, "-q"], env_with(UFM_CACHE_DIR=cache))
+                if r.returncode != 0:
+                    raise RuntimeError(f"ufm solve failed: {r.stderr[-2000:]}")
+                rows.append({"run": "same-shape", "process_s": wall, **parse_solve(r.stdout)})
+                log(f"  solve series {i + 1} same shape, {' '.join(other_args)}: {wall:.2f} s {rows[-1]}")
             if no_cache_run:
                 wall, r = run(py + ["--no-cache", "solve", *solve_args, "-q"], env_with(UFM_CACHE_DIR=cache))
                 rows.append({"run": "no-cache", "process_s": wall, **parse_solve(r.stdout)})
@@ -148,13 +157,15 @@ def bench_solve(repeats, runs, solve_args, log, no_cache_run=True):
                            "cache_bytes": sum(os.path.getsize(os.path.join(cache, f)) for f in os.listdir(cache))})
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-    keys = [str(j + 1) for j in range(runs)] + (["no-cache"] if no_cache_run else [])
+    keys = [str(j + 1) for j in range(runs)] + (["same-shape"] if other_args else []) + \
+        (["no-cache"] if no_cache_run else [])
     med = {}
     for k in keys:
         rows = [row for s in series for row in s["runs"] if str(row["run"]) == k]
         med[k] = {f: median([row.get(f) for row in rows]) for f in ("process_s", "solve_s", "compile_s")}
     second = med.get("2", med["1"])["process_s"]
-    return {"command": "ufm solve " + " ".join(solve_args), "startup_s": startup,
+    return {"command": "ufm solve " + " ".join(solve_args), "same_shape_args": " ".join(other_args),
+            "startup_s": startup,
             "startup_median_s": statistics.median(startup), "series": series, "median": med,
             "second_over_first": second / med["1"]["process_s"],
             "target": "second ufm solve of a shape from a fresh process well under 2 s on 2 cores",
@@ -218,6 +229,8 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3, help="runs of `ufm solve` per series (>= 2)")
     parser.add_argument("--solve-args", default=" ".join(SOLVE_ARGS), help="arguments of `ufm solve`")
     parser.add_argument("--skip-no-cache", action="store_true", help="no `ufm --no-cache solve` run per series")
+    parser.add_argument("--same-shape-args", default=" ".join(OTHER_ARGS),
+                        help="extra run per series: the same shape with these arguments added ('' : none)")
     parser.add_argument("--check-repeats", type=int, default=1, help="series of two `ufm check` runs")
     parser.add_argument("--check-only", action="append", metavar="ID", help="`ufm check --only ID` (repeatable)")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"comma list of {sorted(SHAPES)}")
@@ -239,7 +252,8 @@ def main(argv=None):
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "python": sys.executable}
     if "solve" in parts:
         log("ufm solve, fresh processes:")
-        result["solve"] = bench_solve(args.repeats, args.runs, args.solve_args.split(), log, not args.skip_no_cache)
+        result["solve"] = bench_solve(args.repeats, args.runs, args.solve_args.split(), log, not args.skip_no_cache,
+                                      args.same_shape_args.split())
         result["solve"]["load_after"] = loadavg()
     if "check" in parts:
         log("ufm check, fresh processes:")
@@ -271,7 +285,8 @@ def summary(result) -> str:
                      f"(ratio {c['second_over_first']:.2f}); target met: {c['target_met']}")
     for row in result.get("shapes", []):
         c, w = row["cold"], row["warm"]
-        lines.append(f"{row['shape']:16s} params {c['params_solved']:>8d}  cold: compile_time {c['compile_time']:.2f} s, "
+        lines.append(f"{row['shape']:16s} params {c['params_solved']:>8d}  cold: compile_time "
+                     f"{c['compile_time']:.2f} s, "
                      f"first solve {c['first_solve_s']:.2f} s, hot solve {c['hot_solve_s']:.2f} s, process "
                      f"{c['process_s']:.2f} s | warm cache: compile_time {w['compile_time']:.2f} s, first solve "
                      f"{w['first_solve_s']:.2f} s, process {w['process_s']:.2f} s")

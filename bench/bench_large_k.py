@@ -8,8 +8,12 @@ Balanced CE, bias none, M = 1, lambda_W = lambda_H = 0.5 / (K sqrt(n)) (as bench
 closed form: no gap is reported), the class-reduced problem (``reduce="auto"``, the default: one feature
 column per class, so H is d x K and the logits and the one-hot targets are K x K whatever n is). Every grid
 point runs in a fresh process; ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident memory so far)
-is read after each phase.
+is read after each phase (on an accelerator the device's own peak, ``memory_stats()["peak_bytes_in_use"]``,
+is recorded too: ``device_peak_gb``).
 
+- every mode first builds the problem and ufm's own memory estimate (``ufm.limits.estimate_bytes``):
+  ``setup_s`` and ``rss_after_setup_gb`` (``ufm.objective.groups``, behind both, builds the K x N one-hot
+  target matrix even for the reduced problem);
 - ``eval``: build the reduced data (``ufm.objective.problem_data``: the K x K one-hot targets), compile and
   time one jitted value-and-gradient of the objective, then one L-BFGS run of ``--iters`` iterations
   (``ufm.solver.run_once(reduce=True)``, gtol 0: the per-iteration cost), with ufm's own memory estimate
@@ -44,6 +48,12 @@ CHILD = r"""
 import json, resource, sys, time
 def rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB (Linux)
+def device_peak_gb():  # accelerators only (None on CPU): the device's own peak, which RSS does not see
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:
+        return None
+    return stats.get("peak_bytes_in_use", 0) / 2 ** 30 if stats else None
 t0 = time.perf_counter()
 import jax, jax.numpy as jnp, numpy as np
 import ufm
@@ -52,12 +62,14 @@ from ufm import objective as obj, limits
 from ufm.loop import compile_seconds
 from ufm.solver import SolverOptions, run_once, solve
 mode, K, d, n, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+out = {"mode": mode, "K": K, "d": d, "n": n, "import_s": time.perf_counter() - t0, "rss_after_import_gb": rss_gb()}
 lam = 0.5 / (K * n ** 0.5)
+t = time.perf_counter()
 p = ufm.Problem.balanced(K, n, d, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
-out = {"mode": mode, "K": K, "d": d, "n": n, "N": p.N, "lambda": lam,
-       "params_reduced": obj.count_params(p, reduce=True),
-       "estimate_gb": limits.estimate_bytes(p, reduce=True) / 2 ** 30, "limit_gb": limits.max_memory_gb(),
-       "import_s": time.perf_counter() - t0, "rss_after_import_gb": rss_gb()}
+# ufm.objective.groups (behind count_params and estimate_bytes) builds the K x N one-hot matrix: timed here
+out.update(N=p.N, **{"lambda": lam}, params_reduced=obj.count_params(p, reduce=True),
+           estimate_gb=limits.estimate_bytes(p, reduce=True) / 2 ** 30, limit_gb=limits.max_memory_gb(),
+           setup_s=time.perf_counter() - t, rss_after_setup_gb=rss_gb())
 def emit():
     print(json.dumps(out), flush=True)
 emit()
@@ -94,6 +106,8 @@ else:
                iterations=s.iterations, status=str(s.status), objective=s.objective,
                stationarity=s.stationarity, method=s.method, reduced=s.reduced,
                second_order=(s.second_order or {}).get("verdict"), rss_after_solve_gb=rss_gb())
+out["device_peak_gb"] = device_peak_gb()
+out["backend"] = jax.default_backend()
 out["ok"] = True
 emit()
 """

@@ -197,7 +197,8 @@ def table(result) -> str:
             lines.append(f"n = {row['n']:>7d} (N = {row['N']:>8d}): solve call {row['call_median_s'] * 1e3:8.1f} ms, "
                          f"runs {row['wall_time_median_s'] * 1e3:8.1f} ms, iterations {row['iterations'][0]}, first "
                          f"call {row['first_call_s']:.2f} s")
-        lines.append(f"ratio n = {n['rows'][-1]['n']:,} / n = {n['rows'][0]['n']:,}: call {n['ratio_call']:.2f}x, runs {n['ratio_wall_time']:.2f}x; "
+        lines.append(f"ratio n = {n['rows'][-1]['n']:,} / n = {n['rows'][0]['n']:,}: call {n['ratio_call']:.2f}x, "
+                     f"runs {n['ratio_wall_time']:.2f}x; "
                      f"target met: {n['target_met']}")
     for case in result.get("solve", []):
         cells = []

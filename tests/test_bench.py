@@ -179,7 +179,7 @@ def test_bench_compile_smoke(tmp_path):
     --only` twice, and Solution.compile_time of one shape, on tiny sizes; structure only, no timings."""
     out = tmp_path / "compile.json"
     r = subprocess.run([sys.executable, os.path.join(BENCH, "bench_compile.py"), "--repeats", "1", "--runs", "2",
-                        "--skip-no-cache", "--solve-args", "--classes 3 --per-class 2 --dim 3",
+                        "--skip-no-cache", "--same-shape-args", "", "--solve-args", "--classes 3 --per-class 2 --dim 3",
                         "--check-only", "zhu2021-zero-saddle", "--shapes", "tiny", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
