@@ -25,8 +25,10 @@ is recorded too: ``device_peak_gb``).
 - ``default``: ``ufm.solve(problem)`` as a user calls it (with the global search for d < K).
 
 A grid point is killed at ``--limit`` seconds (recorded as such). ``--max-memory-gb`` is passed as
-``UFM_MAX_MEMORY_GB``: a problem whose estimate exceeds it is refused by ``ufm.limits`` with one line, which
-is recorded, instead of risking the machine's memory.
+``UFM_MAX_MEMORY_GB``: a problem whose estimate exceeds it is refused by ``ufm.limits`` with one line (in
+every mode, ``eval`` included), which is recorded, instead of risking the machine's memory. Note that
+``ufm.limits.estimate_bytes`` itself calls ``ufm.objective.groups``, which allocates the K x N one-hot
+matrix (and a K x K identity) before the refusal.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def emit():
     print(json.dumps(out), flush=True)
 emit()
 if mode == "eval":
+    limits.check_problem_size(p)  # the refusal a solve would give (one line), before any large allocation
     t = time.perf_counter()
     data = obj.problem_data(p, reduce=True)
     x0 = obj.init_params(p, jax.random.PRNGKey(0), 0.1, reduce=True)
