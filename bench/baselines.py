@@ -40,6 +40,10 @@ class BudgetExceeded(Exception):
     """Raised inside a baseline's callback when its time budget is spent."""
 
 
+class TargetReached(Exception):
+    """Raised inside a baseline's callback when an evaluated value is at or below ``stop_below``."""
+
+
 @dataclasses.dataclass
 class Trace:
     """Wall-clock times (s, from the start of the method, set-up included) and float64 objective values of
@@ -161,9 +165,10 @@ def _unflatten(x: np.ndarray, like: dict) -> dict:
 # --------------------------------------------------------------------------------------------- scipy
 
 def scipy_lbfgsb(problem: Problem, start: dict, *, budget: float = 60.0, max_iter: int = 100_000,
-                 memory: int = 10, gtol: float = 0.0) -> Trace:
+                 memory: int = 10, gtol: float = 0.0, stop_below: Optional[float] = None) -> Trace:
     """scipy L-BFGS-B, float64, analytic gradient; logs every evaluation; stops at the time budget, at
-    max-abs gradient <= ``gtol`` (0: never) or when it can make no more progress (ftol = 0)."""
+    max-abs gradient <= ``gtol`` (0: never), when it can make no more progress (ftol = 0), or (an oracle
+    stop for time-to-target benchmarks) at the first evaluation with a value <= ``stop_below``."""
     from scipy.optimize import minimize
 
     a = Arrays.of(problem)
@@ -177,6 +182,9 @@ def scipy_lbfgsb(problem: Problem, start: dict, *, budget: float = 60.0, max_ite
         values.append(value)
         if times[-1] > budget:
             raise BudgetExceeded
+        if stop_below is not None and value <= stop_below:
+            last["x"] = x.copy()
+            raise TargetReached
         return value, _flatten(grad)
 
     x0 = _flatten(like)
@@ -187,6 +195,8 @@ def scipy_lbfgsb(problem: Problem, start: dict, *, budget: float = 60.0, max_ite
         x, info, nit = res.x, str(res.message), int(res.nit)
     except BudgetExceeded:
         x, info, nit = last["x"], f"time budget {budget:g} s", -1
+    except TargetReached:
+        x, info, nit = last["x"], f"target value {stop_below!r} reached", -1
     return Trace("scipy L-BFGS-B", np.asarray(times), np.asarray(values), _unflatten(x, like), info, nit, len(values))
 
 
@@ -242,11 +252,12 @@ def _torch_to_numpy(params: dict) -> dict:
 
 
 def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter: int = 100_000,
-                memory: int = 10, gtol: float = 0.0, ftol: float = 0.0) -> Trace:
+                memory: int = 10, gtol: float = 0.0, ftol: float = 0.0, stop_below: Optional[float] = None) -> Trace:
     """torch.optim.LBFGS with the strong-Wolfe line search, float64; the full objective (loss and every decay
     term; LBFGS has no weight_decay) in the closure; logs every closure call. Stops at max-abs gradient <=
     ``gtol``, an objective change < ``ftol`` (``tolerance_grad``/``tolerance_change``; 0: run until no
-    progress), ``max_iter`` or the time budget."""
+    progress), ``max_iter``, the time budget, or (an oracle stop for time-to-target benchmarks) at the first
+    closure call with a value <= ``stop_below``."""
     torch, a, params, Tt, classifier = _torch_setup(problem, start, "float64")
     flat = list(params["W"]) + [params["H"]] + ([params["b"]] if "b" in params else [])
     opt = torch.optim.LBFGS(flat, lr=1.0, max_iter=max_iter, max_eval=10 * max_iter, tolerance_grad=gtol,
@@ -262,6 +273,8 @@ def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter
         values.append(float(value.detach()))
         if times[-1] > budget:
             raise BudgetExceeded
+        if stop_below is not None and values[-1] <= stop_below:
+            raise TargetReached
         return value
 
     info = "finished max_iter or no progress"
@@ -269,6 +282,8 @@ def torch_lbfgs(problem: Problem, start: dict, *, budget: float = 60.0, max_iter
         opt.step(closure)
     except BudgetExceeded:
         info = f"time budget {budget:g} s"
+    except TargetReached:
+        info = f"target value {stop_below!r} reached"
     state = opt.state[opt._params[0]]
     return Trace("torch LBFGS (strong Wolfe, float64)", np.asarray(times), np.asarray(values),
                  _torch_to_numpy(params), info, int(state.get("n_iter", 0)), len(values))

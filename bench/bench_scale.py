@@ -10,10 +10,11 @@ roofline: for a one-layer CE UFM of each size, side by side in one process:
   - iter: one ufm L-BFGS iteration (``run_once`` stopped after k iterations, divided by k);
   - the same evaluation in numpy (what scipy L-BFGS-B calls) and in torch float64 (what torch LBFGS calls).
   Reported: medians, ratios to the floor.
-ladder: balanced CE UFMs of growing size (K classes, d = K, n per class, K sqrt(n) lambda = 1/2), each solved in a fresh process
-  (``ufm.solver`` default L-BFGS, gtol 1e-10) under a wall-clock limit that includes start-up and
-  compilation; "solved" means the relative gap to the closed form of Zhu et al. 2021 is <= 1e-8. Peak
-  resident memory of the process is recorded (ru_maxrss).
+ladder: balanced CE UFMs of growing size (K classes, d = K, n per class, K sqrt(n) lambda = 1/2), each solved
+  in a fresh process (``ufm.solver.solve`` with its defaults: the class-reduced problem, relative stationarity
+  1e-11) under a wall-clock limit that includes start-up and compilation; "solved" means the relative gap to
+  the closed form of Zhu et al. 2021 is <= 1e-8. Peak resident memory of the process is recorded
+  (ru_maxrss).
 """
 
 from __future__ import annotations
