@@ -12,8 +12,8 @@ is read after each phase (on an accelerator the device's own peak, ``memory_stat
 is recorded too: ``device_peak_gb``).
 
 - every mode first builds the problem and ufm's own memory estimate (``ufm.limits.estimate_bytes``):
-  ``setup_s`` and ``rss_after_setup_gb`` (``ufm.objective.groups``, behind both, builds the K x N one-hot
-  target matrix even for the reduced problem);
+  ``setup_s`` and ``rss_after_setup_gb`` (nothing of size K x N is built: one-hot targets are grouped by
+  class);
 - ``eval``: build the reduced data (``ufm.objective.problem_data``: the K x K one-hot targets), compile and
   time one jitted value-and-gradient of the objective, then one L-BFGS run of ``--iters`` iterations
   (``ufm.solver.run_once(reduce=True)``, gtol 0: the per-iteration cost), with ufm's own memory estimate
@@ -26,9 +26,8 @@ is recorded too: ``device_peak_gb``).
 
 A grid point is killed at ``--limit`` seconds (recorded as such). ``--max-memory-gb`` is passed as
 ``UFM_MAX_MEMORY_GB``: a problem whose estimate exceeds it is refused by ``ufm.limits`` with one line (in
-every mode, ``eval`` included), which is recorded, instead of risking the machine's memory. Note that
-``ufm.limits.estimate_bytes`` itself calls ``ufm.objective.groups``, which allocates the K x N one-hot
-matrix (and a K x K identity) before the refusal.
+every mode, ``eval`` included), which is recorded, instead of risking the machine's memory (the
+estimate itself builds nothing of the problem's size).
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ out = {"mode": mode, "K": K, "d": d, "n": n, "import_s": time.perf_counter() - t
 lam = 0.5 / (K * n ** 0.5)
 t = time.perf_counter()
 p = ufm.Problem.balanced(K, n, d, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
-# ufm.objective.groups (behind count_params and estimate_bytes) builds the K x N one-hot matrix: timed here
 out.update(N=p.N, **{"lambda": lam}, params_reduced=obj.count_params(p, reduce=True),
            estimate_gb=limits.estimate_bytes(p, reduce=True) / 2 ** 30, limit_gb=limits.max_memory_gb(),
            setup_s=time.perf_counter() - t, rss_after_setup_gb=rss_gb())
