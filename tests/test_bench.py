@@ -125,6 +125,7 @@ def test_bench_accuracy_smoke(tmp_path):
     assert "tiny-imb-mse" in r.stdout
 
 
+@pytest.mark.slow  # 12 s on 2 cores; the default suite keeps the accuracy, reduction and large-K smoke runs
 def test_bench_scale_smoke(tmp_path):
     """bench_scale.py: the roofline on the small size and a one-step ladder run and report."""
     pytest.importorskip("torch")
@@ -174,6 +175,7 @@ def test_unknown_case_and_method_are_clear_errors():
         bench_accuracy.main(["--cases", "tiny-bal-ce", "--methods", "sgd"])
 
 
+@pytest.mark.slow  # 20 s on 2 cores (fresh processes with fresh caches)
 def test_bench_compile_smoke(tmp_path):
     """bench_compile.py: fresh-process `ufm solve` (first and second run on a new cache directory), `ufm check
     --only` twice, and Solution.compile_time of one shape, on tiny sizes; structure only, no timings."""

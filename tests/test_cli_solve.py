@@ -286,3 +286,30 @@ def test_init_of_a_file_that_is_not_a_solution(tmp_path):
     bad.write_text("not numpy")
     rc, out, err = run_cli("solve", "--init", str(bad))
     assert rc == 2 and "invalid --init" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to "
+                                                                "allocate 81920000000 bytes.")])
+def test_out_of_memory_during_the_solve_is_one_line_exit_2(monkeypatch, capsys, error):
+    """An allocation failure the size estimate did not foresee (Python's MemoryError, or the XLA runtime error
+    JAX raises for a device buffer) is one line and exit 2, not a traceback (issue 19, item 3)."""
+    import ufm.solver
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(ufm.solver, "solve", fail)
+    rc = main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "problem too large: out of memory while solving" in err[0]
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(monkeypatch):
+    import ufm.solver
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("INTERNAL: something else")
+
+    monkeypatch.setattr(ufm.solver, "solve", fail)
+    with pytest.raises(RuntimeError, match="INTERNAL"):
+        main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "-q"])

@@ -49,6 +49,16 @@ class ResourceError(UfmError):
     template = "{field} too large: {detail}"
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure: Python's ``MemoryError`` or an XLA runtime error whose
+    message says ``RESOURCE_EXHAUSTED`` / out of memory (what JAX raises when a device buffer cannot be
+    allocated)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return any(k in text for k in ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory"))
+
+
 def renamed(error: UfmError, field: str, kind: type = None) -> UfmError:
     """The same error under another field name (e.g. the command-line flag that set a Problem field)."""
     return (kind or type(error))(field, error.detail)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from ufm.cli import integer
-from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError, UfmError
+from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError, UfmError, out_of_memory
 
 DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none", lambda_w="5e-3",
                 lambda_h=5e-3, lambda_b=0.0)
@@ -588,7 +588,9 @@ def run(args) -> int:
             metrics = solution.metrics()
         entries, not_applicable = (None, None) if args.no_predictions else \
             predictions(problem, solution, why_not=args.why_not)
-    except MemoryError:
+    except Exception as e:  # noqa: BLE001  (allocation failures only; anything else propagates)
+        if not out_of_memory(e):
+            raise
         raise ResourceError("problem", f"out of memory while solving {problem.describe()}; lower the size or "
                                        "--max-memory-gb (the size check's estimate was too low)") from None
     written = None

@@ -36,7 +36,7 @@ import numpy as np
 
 from ufm import limits, reduced
 from ufm import objective as obj
-from ufm.errors import FlagError, UfmError
+from ufm.errors import FlagError, UfmError, out_of_memory
 from ufm.solution import Solution
 from ufm.solver import SolverOptions, finish_run, plan, search_run
 from ufm.sweep import store
@@ -168,8 +168,7 @@ def _one_line(e: BaseException, limit: int = 300) -> str:
 
 def _resource_error(e: BaseException) -> bool:
     text = f"{type(e).__name__} {e}"
-    return isinstance(e, MemoryError) or any(k in text for k in ("RESOURCE_EXHAUSTED", "Out of memory", "OOM",
-                                                                  "XlaRuntimeError", "JaxRuntimeError"))
+    return out_of_memory(e) or any(k in text for k in ("OOM", "XlaRuntimeError", "JaxRuntimeError"))
 
 
 def run_sweep(spec: SweepSpec, out: Path, *, chunk_size: int = 32, process_id: int = 0, num_processes: int = 1,
