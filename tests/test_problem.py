@@ -229,7 +229,7 @@ def test_too_large_is_refused_with_what_is_needed():
 
     big = Problem.balanced(3000, 100, 512)
     need = estimate_bytes(big, reduce=True) / 2 ** 30
-    assert 0.3 < need < 5.0  # parameters 3000 x 512 twice, L-BFGS history, K x K metrics: about 1 GiB
+    assert 0.3 < need < 5.0  # parameters 3000 x 512 twice, L-BFGS history, blocked metrics: about 0.8 GiB
     configure(max_memory_gb=need / 2)
     try:
         with pytest.raises(ufm.ResourceError, match="GiB"):
@@ -238,6 +238,20 @@ def test_too_large_is_refused_with_what_is_needed():
         check_problem_size(big)  # under the limit: no error
     finally:
         configure()
+
+
+def test_too_large_estimate_counts_blocked_metrics_and_lifted_features():
+    """The metrics of the answer cost O(BLOCK K + K d) (ufm.metrics works in blocks of rows), not K x K; what the
+    caller lifts of the N feature columns afterwards (``lifted`` numbers per entry) is counted on top."""
+    from ufm import metrics
+    from ufm.limits import estimate_sizes
+
+    K, N, d = 100_000, 100_000_000, 32
+    base = estimate_sizes(K, N, d, 1, reduce=True, stream=True)
+    assert base < 8 * (30 * 2 * K * d + 2 * N + 5 * metrics.BLOCK * K + 10 * K * d)  # no K * K term (80 GB)
+    assert estimate_sizes(K, N, d, 1, reduce=True, stream=True, lifted=1) - base == 8 * d * N
+    small = estimate_sizes(300, 3000, 8, 1, reduce=True)
+    assert small > 8 * 4 * 300 * 300  # K <= BLOCK: the direct formulas, a few K x K matrices
 
 
 # ----------------------------------------------------------------------------- property-based

@@ -2,9 +2,11 @@
 
 A solve's memory is dominated by the parameters and the L-BFGS history (2 * memory + 8 copies of the
 parameter vector, float64), the targets and logits (a few K x C arrays; C = N columns for the full problem,
-one per class when reduced), for the second-order check its Krylov basis, and, after the solve, the
-neural-collapse metrics of the answer (a few K x K cosine and Gram matrices). Compilation time and memory
-grow with the depth M (one traced matmul chain per layer).
+one per class when reduced), the class of every sample, for the second-order check its Krylov basis, and,
+after the solve, the neural-collapse metrics of the answer (computed in blocks of ``ufm.metrics.BLOCK`` rows
+of the K x K Gram matrices: O(BLOCK K + K d)) and whatever the caller builds of the N feature columns (the
+command line's ``--save``, ``--certify`` and ``--json``). Compilation time and memory grow with the depth M
+(one traced matmul chain per layer).
 
 Limits (override per process with :func:`configure`, or with the environment variables
 ``UFM_MAX_MEMORY_GB`` and ``UFM_MAX_DEPTH``; the command line has ``--max-memory-gb``):
@@ -57,10 +59,16 @@ def max_depth() -> int:
 
 
 def estimate_sizes(K: int, N: int, d: int, depth: int, *, reduce: bool, fixed_classifier: bool = False,
-                   bias: str = "none", memory: int = 10, stream: bool = False, columns: int = None) -> int:
+                   bias: str = "none", memory: int = 10, stream: bool = False, columns: int = None,
+                   metric_columns: int = None, lifted: float = 0) -> int:
     """Rough peak memory (bytes) of one solve from the sizes alone (nothing of the problem's size is built):
     ``columns`` C (default: K when reduced, N otherwise); ``stream``: the loss is evaluated in column blocks
-    (``ufm.objective.streamed_loss``: labels instead of a K x C target matrix, K x B logits at a time)."""
+    (``ufm.objective.streamed_loss``: labels instead of a K x C target matrix, K x B logits at a time);
+    ``metric_columns``: the feature columns the metrics of the answer see (default: K when reduced -- a
+    collapsed solution's class means, weighted by the counts -- N otherwise); ``lifted``: float64 numbers per
+    entry of the d x N feature matrix that the caller builds after the solve (1 for ``Solution.features``,
+    about 13 for ``Solution.to_dict``'s lists of Python floats and their JSON text)."""
+    from ufm.metrics import BLOCK
     from ufm.objective import STREAM_BLOCK_LOGITS
 
     C = columns if columns is not None else (K if reduce else N)
@@ -69,7 +77,14 @@ def estimate_sizes(K: int, N: int, d: int, depth: int, *, reduce: bool, fixed_cl
     doubles += 3 * STREAM_BLOCK_LOGITS + 2 * C if stream else 7 * K * C  # logits, softmax, gradient, targets
     if fixed_classifier:
         doubles += K * max(d, K)  # the fixed classifier's construction
-    doubles += 6 * K * K  # the metrics of the answer: K x K cosines and Grams of W and of the class means
+    doubles += N  # the class of every sample (int64): ufm.objective.groups, Problem.labels
+    # the metrics of the answer (ufm.metrics, measured with tracemalloc): K x K Gram and cosine matrices in blocks
+    # of BLOCK rows, at most about 4 blocks' worth alive (K <= BLOCK: 4 K x K arrays; the blocked pairwise
+    # metrics: the Gram block and one temporary, 2.3 BLOCK x K), and about 8 copies of the features and class
+    # means (class statistics, residuals, SVD), plus the inputs of each layer for M > 1
+    Cm = metric_columns if metric_columns is not None else (K if reduce else N)
+    doubles += 4 * min(K, BLOCK) * K + (8 + depth) * d * max(K, Cm)
+    doubles += lifted * d * N  # the N feature columns lifted after the solve (--save, --certify, --json)
     return 8 * int(doubles)
 
 
@@ -79,9 +94,11 @@ def estimate_bytes(problem, *, reduce: bool, memory: int = 10, second_order: boo
 
     C = obj.columns(problem, reduce) if (reduce or problem.samples is not None) else problem.N
     extra = 8 * problem.K * problem.N if problem.samples is not None else 0  # the design's target matrix
+    collapsed = reduce and problem.samples is None  # the metrics see the class means (ufm.metrics)
     return estimate_sizes(problem.K, problem.N, problem.d, problem.depth, reduce=reduce,
                           fixed_classifier=problem.classifier_fixed, bias=problem.bias, memory=memory,
-                          stream=obj.streams(problem, reduce), columns=C) + extra
+                          stream=obj.streams(problem, reduce), columns=C,
+                          metric_columns=problem.K if collapsed else problem.N) + extra
 
 
 def check_problem_size(problem, options=None) -> None:

@@ -23,6 +23,13 @@ Papyan 2024 for per-class statistics). For K values (norms, per-class cosines) d
 times ddof=0; for the P = K(K-1)/2 pairwise cosines it is sqrt(P/(P-1)) times, and undefined (nan) for
 K = 2, where there is a single pair.
 
+Many classes: no K x K matrix is formed. Every pairwise metric (equiangularity, maximal angle, GNC2, CDNV,
+the distance to a simplex ETF) walks the pairs c < c' in blocks of :data:`BLOCK` rows of the Gram matrix,
+X[:, rows]^T X[:, rows[0]:] (at most BLOCK x K at a time), and NC4 the feature columns in blocks of BLOCK,
+so memory is O(BLOCK K + K d) and K = 100,000 classes fit. A statistic that needs a mean first (a standard
+deviation, a Frobenius norm) takes two passes, so no sum-of-squares cancellation. When the whole matrix
+fits in one block (K <= BLOCK) the direct formulas are used.
+
 A quantity that is undefined at a degenerate point (e.g. every class mean equal, as at W = H = 0) is
 ``nan``, never an exception. Exception to know: NC4 at W = H = 0 is 0 (every logit and every distance
 ties, and both argmax and argmin pick class 0), not nan.
@@ -30,6 +37,7 @@ ties, and both argmax and argmin pick class 0), not nan.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Optional
 
@@ -39,6 +47,12 @@ from ufm import forward
 
 MEANS = ("weighted", "unweighted")
 DDOFS = (0, 1)
+
+#: rows of the Gram matrix (and columns of the features, for NC4) per block: memory O(BLOCK K + K d)
+BLOCK = 512
+#: a pair whose squared distance ||x - y||^2 computed as ||x||^2 + ||y||^2 - 2 x.y is at most CLOSE times
+#: ||x||^2 + ||y||^2 is recomputed from the difference x - y (the Gram form loses digits there)
+CLOSE = 0.5
 
 
 def _check_mean(mean: str) -> None:
@@ -70,6 +84,85 @@ def _div(a, b):
     return float(a / b) if b > 0 else float("nan")
 
 
+# ------------------------------------------------------------------ blocks (many classes)
+def _blocks(n: int) -> list:
+    """[(start, stop)] of the blocks of :data:`BLOCK` consecutive indices covering range(n)."""
+    step = max(1, int(BLOCK))
+    return [(r0, min(n, r0 + step)) for r0 in range(0, n, step)]
+
+
+def _pair_blocks(X):
+    """The pairs c < c' of the K columns of X, by blocks of rows of the Gram matrix X^T X: yields
+    (r0, r1, G, iu) with G = X[:, r0:r1]^T X[:, r0:] ((r1 - r0) x (K - r0), a fresh array the caller may
+    overwrite, and should ``del`` before the next block) and iu the strict upper triangle of its leading
+    square. The pairs of the block are G[iu] (r0 <= c < c' < r1) and G[:, r1 - r0:] (c in r0:r1, c' >= r1):
+    every pair exactly once over the blocks, O(BLOCK K + K d) memory, half the products of X^T X."""
+    XT = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)  # K x d (no copy for X = W.T)
+    for r0, r1 in _blocks(XT.shape[0]):
+        yield r0, r1, XT[r0:r1] @ XT[r0:].T, np.triu_indices(r1 - r0, 1)
+
+
+def _fsum(parts) -> float:
+    return math.fsum(float(v) for v in parts)
+
+
+def _cosine_sum(X, norms, f) -> float:
+    """sum of f(v) over the pieces v (1-D or 2-D arrays, which f may overwrite) of the pairwise cosines
+    x_c.x_c' / (||x_c|| ||x_c'||), c < c', of the columns of X (nonzero ``norms``): every pair once."""
+    parts = []
+    for r0, r1, G, iu in _pair_blocks(X):
+        G /= norms[r0:r1, None]
+        G /= norms[None, r0:]
+        parts += [f(G[iu]), f(G[:, r1 - r0:])]
+        del G
+    return _fsum(parts)
+
+
+def _exact_sq(X, i, j):
+    """||x_j - x_i||^2 for index arrays i, j: the squared norm of the difference, summed over the d
+    coordinates as the direct formulas do (in chunks of O(BLOCK K) numbers)."""
+    out = np.empty(i.size)
+    step = max(1, int(BLOCK) * X.shape[1] // max(1, X.shape[0]))
+    for s0 in range(0, i.size, step):
+        D = X[:, j[s0:s0 + step]] - X[:, i[s0:s0 + step]]
+        out[s0:s0 + step] = np.sum(D * D, axis=0)
+    return out
+
+
+def _gram_to_sq(X, g, sq_i, sq_j, where):
+    """In place: Gram values g -> squared distances (:func:`_sq_distance_sum`); ``where`` maps np.nonzero of
+    a mask of g's shape to the global (i, j) of those entries."""
+    u = sq_i + sq_j
+    g *= -2.0
+    g += u
+    u *= CLOSE
+    close = g <= u
+    del u
+    if np.any(close):
+        i, j = where(np.nonzero(close))
+        g[close] = _exact_sq(X, i, j)
+    return g
+
+
+def _sq_distance_sum(X, f) -> float:
+    """sum of f(s, i, j) over the pieces of the squared distances s = ||x_c - x_c'||^2 of the pairs c < c' of
+    the columns of X (every pair once; s may be overwritten), with ``i``, ``j`` index tuples such that v[i],
+    v[j] broadcast against s for a vector v over the classes. From the Gram block as ||x_c||^2 + ||x_c'||^2 -
+    2 x_c.x_c', except where that is at most :data:`CLOSE` (||x_c||^2 + ||x_c'||^2): there the Gram form has
+    cancelled digits (nearly coincident vectors), and s is the squared norm of x_c' - x_c (:func:`_exact_sq`),
+    exactly as the direct formulas compute it -- so 0 exactly when two columns are equal."""
+    X = np.asarray(X, dtype=np.float64)
+    sq = np.sum(X * X, axis=0)
+    parts = []
+    for r0, r1, G, iu in _pair_blocks(X):
+        ii, jj = iu[0] + r0, iu[1] + r0
+        parts.append(f(_gram_to_sq(X, G[iu], sq[ii], sq[jj], lambda nz: (ii[nz[0]], jj[nz[0]])), (ii,), (jj,)))
+        rect = _gram_to_sq(X, G[:, r1 - r0:], sq[r0:r1, None], sq[None, r1:], lambda nz: (r0 + nz[0], r1 + nz[1]))
+        parts.append(f(rect, (slice(r0, r1), None), (None, slice(r1, None))))
+        del G, rect
+    return _fsum(parts)
+
+
 def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted", weights=None):
     """Class means (d x K), global mean (d,), centred means Mc (d x K), within-class residuals E (d x N')
     and the labels kept (N',), for the labelled samples (label >= 0).
@@ -84,7 +177,10 @@ def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted",
     keep = labels >= 0
     H, labels, w = H[:, keep], labels[keep], w[keep]
     K = int(labels.max()) + 1 if K is None else K
-    means = np.stack([_wmean(H[:, labels == c], w[labels == c]) for c in range(K)], axis=1)
+    order = np.argsort(labels, kind="stable")  # each class's columns in their order: those labels == c picks
+    bounds = np.searchsorted(labels[order], np.arange(K + 1))
+    cols = [order[bounds[c]:bounds[c + 1]] for c in range(K)]  # O(N log N), not K scans of the N labels
+    means = np.stack([_wmean(H[:, cols[c]], w[cols[c]]) for c in range(K)], axis=1)
     mu_G = _wmean(H, w) if mean == "weighted" else means.mean(axis=1)
     centred = means - mu_G[:, None]
     residual = H - means[:, labels]
@@ -132,6 +228,17 @@ def cdnv(H, labels, weights=None) -> float:
     res2 = np.sum(residual ** 2, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.bincount(labels, weights=w * res2, minlength=K) / np.bincount(labels, weights=w, minlength=K)
+    if K > BLOCK:
+        def ratios(s, i, j):  # nan where two means coincide, as below
+            if np.any(s == 0):
+                return float("nan")
+            v = var[i] + var[j]
+            v /= 2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v /= s
+            return np.sum(v)
+
+        return _sq_distance_sum(means, ratios) / (K * (K - 1) // 2)
     vals = []
     for c in range(K - 1):  # one row of pairs at a time: O(K d) memory, exact differences
         dist2 = np.sum((means[:, c + 1:] - means[:, c:c + 1]) ** 2, axis=0)
@@ -163,14 +270,38 @@ def equiangularity(X, ddof: int = 0) -> float:
     Han & Donoho 2020; their notebook does not compute it). 0 iff all pairwise angles are equal
     (a simplex ETF, but also e.g. an orthogonal frame); nan if a column is 0, or for ddof=1 when K = 2."""
     ddof = _check_ddof(ddof)
-    return _std(_cosines(X), ddof)
+    K = X.shape[1]
+    if K <= BLOCK:
+        return _std(_cosines(X), ddof)
+    P = K * (K - 1) // 2
+    norms = np.linalg.norm(X, axis=0)
+    if P <= ddof or np.any(norms == 0):
+        return float("nan")
+    mean = _cosine_sum(X, norms, np.sum) / P  # two passes (the mean, then the deviations): no cancellation
+
+    def squared_deviations(v):
+        v -= mean
+        return np.sum(np.square(v, out=v))
+
+    return float(np.sqrt(_cosine_sum(X, norms, squared_deviations) / (P - ddof)))
 
 
 def max_angle(X) -> float:
     """NC2 maximal angle: Avg_{c != c'} |cos(x_c, x_c') + 1/(K-1)| (Papyan, Han & Donoho 2020; the
     notebook's ``coherence``). 0 iff every pairwise cosine is -1/(K-1) (a simplex ETF); nan if a column is 0."""
     K = X.shape[1]
-    return float(np.mean(np.abs(_cosines(X) + 1.0 / (K - 1))))
+    if K <= BLOCK:
+        return float(np.mean(np.abs(_cosines(X) + 1.0 / (K - 1))))
+    norms = np.linalg.norm(X, axis=0)
+    if np.any(norms == 0):
+        return float("nan")
+    shift = 1.0 / (K - 1)
+
+    def deviations(v):
+        v += shift
+        return np.sum(np.abs(v, out=v))
+
+    return _cosine_sum(X, norms, deviations) / (K * (K - 1) // 2)
 
 
 def gram_distance(G, G_pred) -> float:
@@ -199,8 +330,37 @@ def nc2_etf(X) -> float:
     || X^T X/||X^T X||_F - (I - J/K)/sqrt(K-1) ||_F for the K columns of X. In [0, sqrt(2)] (both matrices
     are positive semi-definite; sqrt(2) when all columns are parallel); 0 iff the columns form a simplex ETF
     up to rotation and scale; nan if X = 0. An orthogonal frame gives sqrt(2 - 2 sqrt((K-1)/K)) (0.518 for
-    K = 4), not 0."""
-    return gram_distance(X.T @ X, etf_gram(X.shape[1]))
+    K = 4), not 0. For K > :data:`BLOCK` in two passes over blocks of rows of X^T X (its Frobenius norm,
+    then the distance, entry by entry as :func:`gram_distance`)."""
+    K = X.shape[1]
+    if K <= BLOCK:
+        return gram_distance(X.T @ X, etf_gram(K))
+    on, off = 1.0 - 1.0 / K, 0.0 - 1.0 / K  # the entries of I - J/K, as etf_gram computes them
+    b = math.sqrt(math.fsum([K * on * on, K * (K - 1) * off * off]))  # ||I - J/K||_F = sqrt(K - 1)
+
+    def gram_sum(f, f_diagonal):  # sum over all K^2 entries: the diagonal once, each pair c < c' twice
+        parts = []
+        for r0, r1, G, iu in _pair_blocks(X):
+            B = r1 - r0
+            parts += [f_diagonal(np.diagonal(G[:, :B]).copy()), 2 * f(G[iu]), 2 * f(G[:, B:])]
+            del G
+        return _fsum(parts)
+
+    def squares(v):
+        return np.sum(np.square(v, out=v))
+
+    a = math.sqrt(gram_sum(squares, squares))  # ||X^T X||_F, first pass
+    if a == 0:
+        return float("nan")
+
+    def squared_error(target):  # (G_cc'/a - P_cc'/b)^2, second pass
+        def f(v):
+            v /= a
+            v -= target
+            return squares(v)
+        return f
+
+    return math.sqrt(gram_sum(squared_error(off / b), squared_error(on / b)))
 
 
 def nc3(W, centred) -> float:
@@ -237,9 +397,26 @@ def nc4(H, labels, W, b=None, means=None, weights=None) -> float:
         means = class_statistics(H, labels, weights=weights)[0]
     w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, float)
     H, w = H[:, labels >= 0], w[labels >= 0]
-    Z = W @ H + (0 if b is None else np.asarray(b)[:, None])
-    d2 = np.sum(H ** 2, axis=0)[None, :] - 2 * means.T @ H + np.sum(means ** 2, axis=0)[:, None]
-    return float(_wmean((np.argmax(Z, axis=0) != np.argmin(d2, axis=0)).astype(float)[None, :], w)[0])
+    if H.shape[1] <= BLOCK:
+        Z = W @ H + (0 if b is None else np.asarray(b)[:, None])
+        d2 = np.sum(H ** 2, axis=0)[None, :] - 2 * means.T @ H + np.sum(means ** 2, axis=0)[:, None]
+        return float(_wmean((np.argmax(Z, axis=0) != np.argmin(d2, axis=0)).astype(float)[None, :], w)[0])
+    WT = np.asarray(W, float).T
+    bias = None if b is None else np.asarray(b, float)[None, :]
+    hsq, msq, means2 = np.sum(H ** 2, axis=0), np.sum(means ** 2, axis=0)[None, :], 2 * means
+    differ = np.empty(H.shape[1], dtype=bool)
+    for c0, c1 in _blocks(H.shape[1]):  # BLOCK x K logits and distances at a time (transposed), same formulas
+        Z = H[:, c0:c1].T @ WT
+        if bias is not None:
+            Z += bias
+        top = np.argmax(Z, axis=1)
+        del Z
+        d2 = H[:, c0:c1].T @ means2
+        np.subtract(hsq[c0:c1, None], d2, out=d2)
+        d2 += msq
+        differ[c0:c1] = top != np.argmin(d2, axis=1)
+        del d2
+    return float(_wmean(differ.astype(float)[None, :], w)[0])
 
 
 def gnc2(centred) -> float:
@@ -253,6 +430,9 @@ def gnc2(centred) -> float:
         return float("nan")
     U = centred / norms
     K = U.shape[1]
+    if K > BLOCK:  # -log ||u - u'|| = -log sqrt(s), s the squared distances; +inf where s = 0
+        with np.errstate(divide="ignore"):
+            return _sq_distance_sum(U, lambda s, i, j: -np.sum(np.log(np.sqrt(s, out=s), out=s))) / (K * (K - 1) // 2)
     dists = np.concatenate([np.linalg.norm(U[:, c + 1:] - U[:, c:c + 1], axis=0) for c in range(K - 1)])
     if np.min(dists) == 0:
         return float("inf")
@@ -273,7 +453,9 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
 
     Keys: nc1, cdnv, nc2_equinorm_means, nc2_equinorm_classifier, nc2_equiangular (centred means),
     nc2_equiangular_classifier, nc2_maxangle (centred means), nc2_etf (classifier Gram vs ETF),
-    nc2_etf_means, nc3, unc3, nc4, gnc2, and nc2_gram (distance of W W^T to ``predicted_gram``) when given.
+    nc2_etf_means, nc3, unc3, nc4, gnc2, and nc2_gram (distance of W W^T to ``predicted_gram``) when given
+    (the one K x K computation: the caller passes a K x K prediction; every other metric works in blocks,
+    memory O(BLOCK K + K d), module docstring).
     ``mean``: the global mean (module docstring); ``ddof``: 0 or 1, for the standard deviations of the
     equinorm, equiangularity and UNC3 metrics; ``weights``: samples per column (:func:`class_statistics`).
     """
@@ -314,9 +496,11 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
 def _solution_metrics(solution, mean, predicted_gram, per_layer, ddof) -> dict:
     _check_mean(mean)
     ddof = _check_ddof(ddof)
-    labels = solution.problem.labels()
     K = solution.problem.K
-    missing = [k for k in range(K) if not np.any(labels == k)]
+    collapsed = solution.reduced and solution.problem.samples is None
+    labels = None if collapsed else solution.problem.labels()  # collapsed: nothing of size N
+    missing = [] if solution.problem.samples is None else \
+        np.flatnonzero(np.bincount(labels[labels >= 0], minlength=K)[:K] == 0).tolist()  # one-hot: counts >= 1
     if missing:  # e.g. mixup without original samples: class statistics are undefined
         keys = ("nc1", "cdnv", "nc2_equinorm_means", "nc2_equinorm_classifier", "nc2_equiangular",
                 "nc2_equiangular_classifier", "nc2_maxangle", "nc2_etf", "nc2_etf_means", "nc3", "unc3", "nc4",
@@ -327,8 +511,9 @@ def _solution_metrics(solution, mean, predicted_gram, per_layer, ddof) -> dict:
         out["note"] = f"classes {missing} have no single-class samples: class statistics undefined"
         return out
     weights = None
-    H = solution.features
-    if solution.reduced and solution.problem.samples is None:  # collapsed: the class means, weighted by counts
+    if not collapsed:
+        H = solution.features
+    else:  # collapsed: the class means, weighted by counts
         H, labels, weights = solution.class_means, np.arange(K), np.asarray(solution.problem.counts, float)
     out = nc_metrics(H, labels, solution.product, solution.bias, mean=mean, predicted_gram=predicted_gram, ddof=ddof,
                      weights=weights)

@@ -285,10 +285,15 @@ def check_size(args, K: int, N: int) -> None:
 
     reduce = args.reduce != "never"
     C = K if reduce else N
-    stream = (losses.get(args.loss).per_label is not None and not str(args.loss).startswith("mixup")
+    mixup = str(args.loss).startswith("mixup")
+    stream = (losses.get(args.loss).per_label is not None and not mixup
               and K * C >= objective.STREAM_MIN_LOGITS)
+    # after the solve: --json writes every feature column (lists of Python floats, then text), --save and
+    # --certify build the d x N features (Solution.features); the summary alone builds nothing of size d x N
+    lifted = 13 if args.json else (1 if (args.save or args.certify) else 0)
     need = limits.estimate_sizes(K, N, d, M, reduce=reduce, fixed_classifier=args.classifier != "learnable",
-                                 bias=args.bias, stream=stream)
+                                 bias=args.bias, stream=stream, metric_columns=K if reduce and not mixup else N,
+                                 lifted=lifted)
     limits.refuse_above(need, K, N, d, M)
 
 
