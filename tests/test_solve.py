@@ -211,3 +211,22 @@ def test_a_saddle_that_cannot_be_escaped_gets_the_saddle_status():
     sol = solve(p, init_scale=0.0, escapes=0)
     assert sol.status == "saddle" and sol.second_order["verdict"] == "saddle"
     assert not sol.status.acceptable and "not a minimum" in sol.summary()
+
+
+def test_global_search_refuses_more_classes_than_it_can_take_on(monkeypatch):
+    """The reduced search keeps ~50 structured K x K starts and solves from each: beyond
+    ufm.reduced.MAX_CLASSES it is refused with one named error (search="always") or skipped with the reason
+    (certify), never run into the machine's memory. The limit is lowered here so the test stays small."""
+    from ufm import reduced
+    from ufm.certificates import certify
+
+    monkeypatch.setattr(reduced, "MAX_CLASSES", 5)
+    problem = ufm.Problem.balanced(6, 1, 3, loss="ce", lambda_W=1e-2, lambda_H=1e-2)
+    with pytest.raises(ufm.OptionsError, match="search.*more than the global search takes on.*MAX_CLASSES = 5"):
+        solve(problem, search="always")
+    sol = solve(problem)  # auto: no search, no error
+    assert sol.search is None or not sol.search
+    cert = certify(sol).certificate
+    assert "more than the global search takes on" in cert["search"]["skipped"]
+    monkeypatch.setattr(reduced, "MAX_CLASSES", 6)
+    assert reduced.applicable(problem)[0]

@@ -38,9 +38,19 @@ def geometric_mean(values) -> float:
     return 0.0 if np.any(v <= 0) else float(np.exp(np.mean(np.log(v))))
 
 
+#: the largest K the global search takes on: it keeps about 50 structured K x K starting points and runs
+#: a full L-BFGS solve of the K x K problem from each (at K = 2048 the starts alone are 1.6 GB)
+MAX_CLASSES = 2048
+
+
 def applicable(problem) -> tuple[bool, str]:
-    """Whether the master reduction (and so :func:`reduced_search`) applies to ``problem``."""
-    return MASTER_REDUCTION(problem)
+    """Whether the master reduction applies to ``problem`` and :func:`reduced_search` can run on it
+    (K <= :data:`MAX_CLASSES`), with the reason when not."""
+    ok, why = MASTER_REDUCTION(problem)
+    if ok and problem.K > MAX_CLASSES:
+        return False, (f"K = {problem.K} classes is more than the global search takes on (ufm.reduced.MAX_CLASSES "
+                       f"= {MAX_CLASSES}: about 50 structured K x K starts, each a full solve)")
+    return ok, why
 
 
 def width(problem) -> int:

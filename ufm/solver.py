@@ -174,7 +174,7 @@ def use_reduction(problem: Problem, options: SolverOptions) -> bool:
 def use_search(problem: Problem, options: SolverOptions, init) -> bool:
     """``search="auto"``: deep models and one-layer models with d < K (where random starts are not enough),
     whenever the master reduction applies, no start was given and K <= :data:`SEARCH_MAX_CLASSES`
-    (``search="always"`` runs it for any K)."""
+    (``search="always"`` runs it up to ``ufm.reduced.MAX_CLASSES`` classes and refuses beyond, naming why)."""
     if options.search == "never":
         return False
     ok, why = reduced.applicable(problem)
