@@ -30,22 +30,32 @@ Refuted for K >= 4, M >= 3 and K >= 6, M = 2 by Garrod & Keating 2024 (docs/theo
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 from scipy.optimize import minimize_scalar
 
 from ufm.hypotheses import requires
 from ufm.reduced import geometric_mean
 from ufm.theory.base import Prediction, register
 
-x, nk, N, lbar, lH, bsym = sp.symbols("x n_k N lambdabar lambda_H b", positive=True)
+def symbols() -> tuple:
+    """The positive sympy symbols x, n_k, N, lambdabar, lambda_H, b (sympy is imported by the symbolic
+    functions only, not with the module)."""
+    import sympy as sp
+
+    return sp.symbols("x n_k N lambdabar lambda_H b", positive=True)
 
 
 def g_expr(M: int):
     """sympy g_k(x) for depth M."""
+    import sympy as sp
+
+    x, nk, N, lbar, lH, _ = symbols()
     return nk / (2 * N * (x ** M + 1)) + sp.Rational(M, 2) * lbar * (N * lH) ** sp.Rational(1, M) * x
 
 
 def b_expr(M: int):
+    import sympy as sp
+
+    x, nk, N, lbar, lH, _ = symbols()
     return M * N * lbar * (N * lH) ** sp.Rational(1, M)
 
 
@@ -53,6 +63,9 @@ def symbolic_checks(depths=(1, 2, 3)) -> dict:
     """sympy verifies: the stationarity equation; for M >= 2 that at n_k = M b/(M-1)^{(M-1)/M} the point
     x^M = M - 1 is stationary with g(x) = g(0) (the global threshold) and W Hbar jumps to (M-1)/M; for M = 1
     that g'(0) >= 0 iff n_k <= N^2 lambda_W lambda_H (continuous threshold)."""
+    import sympy as sp
+
+    x, nk, N, lbar, lH, _ = symbols()
     out = {}
     for M in depths:
         g = g_expr(M)

@@ -15,7 +15,6 @@ penalty with q = 2/(M+1) < 1 of the master reduction punishes most as M grows.
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from ufm.hypotheses import requires
 from ufm.theory import dang2023
@@ -40,6 +39,8 @@ def paired_logits(K: int, beta: float) -> np.ndarray:
 
 
 def symbolic_checks() -> dict:
+    import sympy as sp
+
     beta = sp.Symbol("beta", positive=True)
     Zp = sp.Matrix([[beta, -beta, 0, 0], [-beta, beta, 0, 0], [0, 0, beta, -beta], [0, 0, -beta, beta]])
     Ze = sp.eye(4) - sp.ones(4, 4) / 4

@@ -14,16 +14,16 @@ optimum equals min_Z R(Z) (``ufm.reduced.schatten_value``), convex for M = 1 (nu
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from ufm.reduced import schatten_value as reduced_value  # noqa: F401  (R(Z, b) of the module docstring)
 
-x = sp.Symbol("x", positive=True)
-
-
 def penalty(M: int):
-    """The sympy expression of the factorisation penalty for one singular value x and depth M, in symbols
-    lambda_H, lambda_1..lambda_M."""
+    """The sympy expression of the factorisation penalty for one singular value x (the positive symbol
+    ``x``) and depth M, in symbols lambda_H, lambda_1..lambda_M. (sympy is imported by the symbolic
+    functions only.)"""
+    import sympy as sp
+
+    x = sp.Symbol("x", positive=True)
     lams = sp.symbols(f"lambda_H lambda_1:{M + 1}", positive=True)
     Lam = sp.Mul(*lams) ** sp.Rational(1, M + 1)
     return sp.Rational(M + 1, 2) * Lam * x ** sp.Rational(2, M + 1), lams
@@ -33,6 +33,9 @@ def symbolic_checks(depths=(1, 2, 3)) -> dict:
     """sympy verifies, for each M: the balanced scalar factorisation a_j = (Lambda/lambda_j)^{1/2}
     x^{1/(M+1)} has product x, costs exactly the penalty, and is a stationary point of the Lagrangian of
     min sum_j lambda_j a_j^2 / 2 s.t. prod_j a_j = x (AM-GM: the minimum)."""
+    import sympy as sp
+
+    x = sp.Symbol("x", positive=True)
     out = {}
     for M in depths:
         pen, lams = penalty(M)

@@ -19,19 +19,29 @@ below eps (relative error ~1e-7 at lambda = 1e-12, where f* ~ 1e-10).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-import sympy as sp
 
 from ufm.hypotheses import requires
 from ufm.theory.base import Prediction, register
 
-K, n, lW, lH, a = sp.symbols("K n lambda_W lambda_H a", positive=True)
-c = sp.sqrt(n * lW * lH)
-f_star = -sp.log(1 - (K - 1) * c) + (K - 1) * c * sp.log((1 - (K - 1) * c) / c)
-w_norm2 = sp.sqrt(n * lH / lW) * (K - 1) / K * sp.log((1 - (K - 1) * c) / c)
-hbar_over_w = sp.sqrt(lW / (n * lH))
-phi = sp.log(1 + (K - 1) * sp.exp(-a)) + (K - 1) * c * a
-a_star = sp.log((1 - (K - 1) * c) / c)
+
+@functools.lru_cache(maxsize=None)
+def expressions() -> dict:
+    """The sympy expressions of the theorem (symbols K, n, lambda_W, lambda_H, a): c, f_star, w_norm2,
+    hbar_over_w, phi (the master reduction along the ETF family) and a_star. sympy is imported here, not
+    with the module, so that evaluating a prediction does not pay for importing it."""
+    import sympy as sp
+
+    K, n, lW, lH, a = sp.symbols("K n lambda_W lambda_H a", positive=True)
+    c = sp.sqrt(n * lW * lH)
+    return {"symbols": (K, n, lW, lH, a), "c": c,
+            "f_star": -sp.log(1 - (K - 1) * c) + (K - 1) * c * sp.log((1 - (K - 1) * c) / c),
+            "w_norm2": sp.sqrt(n * lH / lW) * (K - 1) / K * sp.log((1 - (K - 1) * c) / c),
+            "hbar_over_w": sp.sqrt(lW / (n * lH)),
+            "phi": sp.log(1 + (K - 1) * sp.exp(-a)) + (K - 1) * c * a,
+            "a_star": sp.log((1 - (K - 1) * c) / c)}
 
 
 
@@ -42,12 +52,17 @@ def a_star_value(Kv: int, nv: float, lw: float, lh: float) -> float:
 
 
 def f_star_value(Kv: int, nv: float, lw: float, lh: float) -> float:
-    """f* = -log1p(-(K-1) c) + (K-1) c a* (the sympy expression f_star, evaluated stably)."""
+    """f* = -log1p(-(K-1) c) + (K-1) c a* (the sympy expression ``expressions()['f_star']``, evaluated stably)."""
     cv = np.sqrt(nv * lw * lh)
     return float(-np.log1p(-(Kv - 1) * cv) + (Kv - 1) * cv * a_star_value(Kv, nv, lw, lh))
 
 
 def symbolic_checks() -> dict:
+    import sympy as sp
+
+    e = expressions()
+    K, n, lW, lH, a = e["symbols"]
+    w_norm2, a_star = e["w_norm2"], e["a_star"]
     cs = sp.Symbol("c", positive=True)
     phi_c = sp.log(1 + (K - 1) * sp.exp(-a)) + (K - 1) * cs * a
     a_c = sp.log((1 - (K - 1) * cs) / cs)
