@@ -143,6 +143,13 @@ def make_objective(loss: str, bias: str):
     return f
 
 
+@functools.lru_cache(maxsize=None)
+def value_fn(loss: str, bias: str):
+    """:func:`make_objective` compiled (``jax.jit``): the objective at one point, for code outside the loop
+    (evaluated op by op, each primitive compiles on its own)."""
+    return jax.jit(make_objective(loss, bias))
+
+
 def _lambda_W_learnable(problem) -> np.ndarray:
     lw = np.asarray(problem.lambda_W, dtype=np.float64)
     return lw[:-1] if problem.classifier_fixed else lw
@@ -214,18 +221,27 @@ def start_key(seed: int, restart: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed), restart)
 
 
+@functools.partial(jax.jit, static_argnames=("shapes_W", "shape_H", "shape_b", "dtype"))
+def _random_params(key, scale, *, shapes_W, shape_H, shape_b, dtype) -> dict:
+    keys = jax.random.split(key, len(shapes_W) + 1)
+    params = {"W": tuple(scale * jax.random.normal(k, s, dtype) for k, s in zip(keys[:-1], shapes_W)),
+              "H": scale * jax.random.normal(keys[-1], shape_H, dtype)}
+    if shape_b is not None:
+        params["b"] = jnp.zeros(shape_b, dtype)
+    return params
+
+
 def init_params(problem, key, scale: float = 0.1, dtype=None, *, reduce: bool = False) -> dict:
     """Random start: every entry i.i.d. N(0, scale^2) (the papers use scale 0.1), bias 0. Reduced, the columns
     have the distribution of the projection of a full random start onto collapsed features (entries
-    N(0, scale^2) in the orthonormal basis of the module docstring)."""
+    N(0, scale^2) in the orthonormal basis of the module docstring). One compiled program per shape (drawn
+    op by op, the draws were a dozen small compilations per process)."""
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     shapes = param_shapes(problem, reduce=reduce)
-    keys = jax.random.split(key, len(shapes["W"]) + 1)
-    params = {"W": tuple(scale * jax.random.normal(k, s, dtype) for k, s in zip(keys[:-1], shapes["W"])),
-              "H": scale * jax.random.normal(keys[-1], shapes["H"], dtype)}
-    if "b" in shapes:
-        params["b"] = jnp.zeros(shapes["b"], dtype)
-    return params
+    as_tuple = lambda s: tuple(int(v) for v in s)  # noqa: E731
+    return _random_params(key, scale, shapes_W=tuple(as_tuple(s) for s in shapes["W"]),
+                          shape_H=as_tuple(shapes["H"]),
+                          shape_b=as_tuple(shapes["b"]) if "b" in shapes else None, dtype=jnp.dtype(dtype))
 
 
 def lift(problem, params: dict) -> dict:

@@ -229,6 +229,11 @@ class Program(NamedTuple):
         obj.check_params(p, x0, reduce=False)
         return x0
 
+    def value(self, params) -> float:
+        """The objective at ``params`` (this program's coordinates), compiled once per loss and bias."""
+        return float(obj.value_fn(self.problem.loss, self.problem.bias)(
+            jax.tree_util.tree_map(jnp.asarray, params), self.data))
+
     def full(self, params) -> dict:
         """Full parameters (numpy) of a point of this program."""
         return obj.lift(self.problem, params) if self.reduce else jax.tree_util.tree_map(np.asarray, params)
@@ -277,7 +282,7 @@ def escape_saddle(program: Program, run: Run, curvature, options: SolverOptions)
     for t in (1e-3, 1e-2, 1e-1, 0.3, 1.0):
         for sign in (1.0, -1.0):
             x = unravel(flat + sign * t * base * v)
-            fx = float(program.f(x, program.data))
+            fx = program.value(x)
             if np.isfinite(fx) and fx < best_f:
                 best, best_f = x, fx
     if best is None:
@@ -305,7 +310,7 @@ def rebalanced(program: Program, run: Run, options: SolverOptions, rounds: int =
         return run
     for _ in range(rounds):
         x = reduced.rebalance(problem, run.params)
-        fx = float(program.f(jax.tree_util.tree_map(jnp.asarray, x), program.data))
+        fx = program.value(x)
         if not fx < run.objective * (1 - 64 * np.finfo(float).eps):
             break
         more = run_program(program, x, options)
