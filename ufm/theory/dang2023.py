@@ -30,7 +30,6 @@ Refuted for K >= 4, M >= 3 and K >= 6, M = 2 by Garrod & Keating 2024 (docs/theo
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from ufm.hypotheses import requires
 from ufm.reduced import geometric_mean
@@ -201,6 +200,8 @@ def predict_balanced(problem) -> dict:
 
 def etf_family_value(problem) -> tuple[float, float]:
     """min over a >= 0 of the master reduction along Z = a (I - J/K) for balanced CE: returns (value, a*)."""
+    from scipy.optimize import minimize_scalar  # here, not with the module: scipy.optimize takes ~0.4 s to import
+
     K, n, M = problem.K, problem.counts[0], problem.depth
     Lam = geometric_mean([problem.lambda_H, *problem.lambda_W])
 

@@ -17,7 +17,6 @@ m = a K/(K-1), is solved by bracketing to full precision (:func:`ce_scale`).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 from ufm.hypotheses import requires
 from ufm.theory.base import Prediction, register
@@ -34,6 +33,8 @@ applies = requires(loss=("ce", "mse"), depth=1, balanced=True, bias="none", lear
 
 def ce_scale(K: int, Nl: float) -> float:
     """The root a > 0 of K e^{-m} / (1 + (K-1) e^{-m}) - Nl a = 0, m = a K/(K-1) (Nl = N lambda_H > 0)."""
+    from scipy.optimize import brentq  # here, not with the module: scipy.optimize takes ~0.4 s to import
+
     def grad(a):
         e = np.exp(-a * K / (K - 1))
         return K * e / (1 + (K - 1) * e) - Nl * a
