@@ -263,10 +263,7 @@ def main(argv=None):
     import baselines as B
     import cases
 
-    methods = args.methods.split(",")
-    for m in methods:
-        if m not in METHODS:
-            raise ufm.ProblemError("methods", f"unknown method {m!r}; allowed: {list(METHODS)}")
+    methods = cases.parse_methods(args.methods, METHODS)
     names = {"all": [c for c, spec in cases.BENCH.items() if spec[0] in ("small", "medium", "large")],
              "smoke": list(SMOKE)}.get(args.cases, args.cases.split(","))
     for name in names:

@@ -226,10 +226,7 @@ def main(argv=None):
     import cases
     from bench_accuracy import machine
 
-    methods = args.methods.split(",")
-    for m in methods:
-        if m not in METHODS:
-            raise ufm.ProblemError("methods", f"unknown method {m!r}; allowed: {list(METHODS)}")
+    methods = cases.parse_methods(args.methods, METHODS)
     names = {"all": list(DEFAULT_CASES), "smoke": list(SMOKE_CASES)}.get(args.cases, args.cases.split(","))
     n_names = args.n_cases.split(",")
     for name in names + n_names:

@@ -102,6 +102,15 @@ def entry(name: str) -> ZooEntry:
     return ZooEntry(name, make(size, loss, imbalanced, depth), prediction, _tags(size, loss, imbalanced, depth))
 
 
+def parse_methods(text: str, allowed) -> list:
+    """The comma list ``--methods`` of a benchmark script, each checked against ``allowed``."""
+    methods = text.split(",")
+    for m in methods:
+        if m not in allowed:
+            raise ufm.ProblemError("methods", f"unknown method {m!r}; allowed: {list(allowed)}")
+    return methods
+
+
 def problem(name: str) -> ufm.Problem:
     return entry(name).problem
 
