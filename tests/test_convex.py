@@ -76,3 +76,21 @@ def test_not_applicable(kwargs, field):
     p = ufm.Problem.balanced(3, 2, 4, **kwargs)
     with pytest.raises(ufm.ProblemError, match=field):
         solve_convex(p)
+
+
+def test_oracle_at_small_weight_decay_starts_on_the_etf_ray():
+    """At lambda = 1e-12 the optimal logits are large (a ~ log(1/lambda)) and the smooth part nearly flat: FISTA
+    from Z = 0 stopped 29% above the optimum after 200,000 steps, and ufm solve printed the convex oracle's
+    prediction as 'inconclusive'. Started from the best point of the simplex-ETF ray (ufm.convex.ray_start), its
+    value equals Zhu et al.'s closed form to rounding; the start does not change the certified bound's validity."""
+    import ufm
+    from ufm.convex import ray_start, solve_convex
+    from ufm.theory import PREDICTIONS
+
+    p = ufm.Problem.balanced(4, 5, 4, loss="ce", lambda_W=1e-12, lambda_H=1e-12)
+    f_star = PREDICTIONS["zhu2021_balanced_ce"].predict(p)["objective"]
+    res = solve_convex(p, max_iter=2000)
+    assert abs(res.value - f_star) <= 1e-9 * f_star  # was 3e-1 from Z = 0
+    assert res.lower_bound <= f_star * (1 + 1e-12)  # the bound stays a bound
+    a = ray_start(p)[0, 0] * 4 / 3  # Z = a (I - J/K): diagonal (1 - 1/K) a
+    assert 20 < a < 40  # log(1/lambda)-sized, found by the grid and the golden-section refinement

@@ -198,12 +198,51 @@ def certificate(problem: Problem, Z, b=None) -> tuple[float, float]:
     return float(lb), float(primal)
 
 
+def ray_start(problem: Problem, grid: int = 97) -> np.ndarray:
+    """A starting point for FISTA: the best Z = a (I - J/K) over a geometric grid of a in [1e-3, 1e3] (the
+    primal objective at each, evaluated by the jitted bound). The program is convex, so the start changes
+    only the speed, never the answer; but at small weight decay the optimal logits are large (a ~ log(1/lambda))
+    and the smooth part nearly flat there, so FISTA from Z = 0 would need millions of steps to get there (at
+    lambda = 1e-12 it stopped 29% above the optimum). Exact for balanced problems with bias none (the optimum
+    lies on this ray, Zhu et al. 2021)."""
+    K = problem.K
+    sqrt_n, N, c, lambda_b = _arrays(problem)
+    E = np.eye(K) - np.ones((K, K)) / K
+    beta = jnp.zeros(K)
+
+    def value(a):
+        return float(_dual_bound_at(problem.loss, problem.bias, jnp.asarray(a * E) * sqrt_n[None, :], beta, sqrt_n,
+                                    N, c, lambda_b)[1])
+
+    grid_a = np.geomspace(1e-3, 1e3, grid)
+    values = [value(a) for a in grid_a]
+    i = int(np.argmin(values))
+    if value(0.0) <= values[i]:
+        return 0.0 * E
+    lo, hi = np.log(grid_a[max(i - 1, 0)]), np.log(grid_a[min(i + 1, grid - 1)])
+    g = (np.sqrt(5.0) - 1) / 2  # golden-section refinement of log a between the grid neighbours
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    f1, f2 = value(np.exp(x1)), value(np.exp(x2))
+    for _ in range(60):
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - g * (hi - lo)
+            f1 = value(np.exp(x1))
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + g * (hi - lo)
+            f2 = value(np.exp(x2))
+    best_a = float(np.exp(x1 if f1 <= f2 else x2))
+    return best_a * E
+
+
 def solve_convex(problem: Problem, *, tol: float = 1e-12, max_iter: int = 200_000,
                  Z0: Optional[np.ndarray] = None, b0: Optional[np.ndarray] = None) -> ConvexResult:
     """Solve the one-layer convex program of ``problem`` (module docstring) to relative gap ``tol``
     (gap <= tol |value|: relative, so meaningful at small weight decay too).
 
-    ``Z0``, ``b0``: optional warm start (e.g. W Hbar of a UFM solution).
+    ``Z0``, ``b0``: optional warm start (e.g. W Hbar of a UFM solution); by default the best point of the
+    simplex-ETF ray (:func:`ray_start`).
     """
     from ufm._precision import require_x64
 
@@ -211,7 +250,7 @@ def solve_convex(problem: Problem, *, tol: float = 1e-12, max_iter: int = 200_00
     require_x64("ufm.convex.solve_convex")
     sqrt_n, N, c, lambda_b = _arrays(problem)
     K = problem.K
-    Y0 = (jnp.zeros((K, K)) if Z0 is None else jnp.asarray(Z0, jnp.float64)) * sqrt_n[None, :]
+    Y0 = jnp.asarray(ray_start(problem) if Z0 is None else Z0, jnp.float64) * sqrt_n[None, :]
     beta0 = jnp.sqrt(N) * (jnp.zeros(K) if b0 is None or problem.bias == "none" else jnp.asarray(b0, jnp.float64))
     Y, beta, k = _fista(problem.loss, problem.bias)(Y0, beta0, sqrt_n, N, c, lambda_b, tol, max_iter)
     lb, primal = _dual_bound_at(problem.loss, problem.bias, Y, beta, sqrt_n, N, c, lambda_b)
