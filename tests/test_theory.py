@@ -123,3 +123,18 @@ def test_predictions_do_not_import_sympy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_golden_section_matches_a_known_minimiser():
+    """ufm.scalar (the 1-D minimiser of the deep-CE ETF family and of the convex program's start) finds the
+    minimiser of a smooth unimodal function to rounding, from a grid bracket, and returns the grid's first
+    point when the minimum is on the boundary."""
+    from ufm.scalar import golden_section, grid_then_golden
+
+    x, fx = golden_section(lambda t: (t - 0.3) ** 2 + 1.0, 0.0, 1.0)
+    assert abs(x - 0.3) < 1e-7 and abs(fx - 1.0) < 1e-14  # |x - x*| ~ sqrt(eps) where f is flat
+    a = 2.0 ** 0.5
+    x, fx = grid_then_golden(lambda t: np.log1p(np.exp(-t)) + 0.1 * t, np.linspace(0, 80, 801))
+    assert abs(x - np.log(9.0)) < 1e-7  # phi'(t) = -1/(1 + e^t) + 0.1 = 0 at e^t = 9
+    x, fx = grid_then_golden(lambda t: t * a, np.linspace(0, 1, 11))
+    assert x == 0.0 and fx == 0.0

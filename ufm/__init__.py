@@ -11,7 +11,7 @@ Importing ``ufm`` does NOT change JAX's global configuration. The solvers run in
 ``jax_enable_x64``; call :func:`ufm.enable_x64` (or set ``JAX_ENABLE_X64=1``) before creating arrays.
 ``ufm.solve`` raises a clear error when x64 is off, unless ``precision="float32"`` is asked for explicitly.
 
-Modules, bottom to top (no import cycles; docs/architecture.md): ``errors``; ``losses``, ``geometry``,
+Modules, bottom to top (no import cycles; docs/architecture.md): ``errors``, ``scalar``; ``losses``, ``geometry``,
 ``hypotheses``, ``problem``, ``mixup`` (what is optimised); ``forward``, ``objective`` (the canonical
 objective, full or class-reduced); ``loop`` (the jitted minimisation loop, ``Run``, ``Status``); ``curvature``;
 ``reduced`` (the master reduction and its global search); ``solution``; ``solver``; ``metrics``; ``convex``,

@@ -41,6 +41,7 @@ from ufm.errors import ProblemError
 from ufm.hypotheses import requires
 from ufm.loop import F_FLOOR
 from ufm.problem import Problem
+from ufm.scalar import grid_then_golden
 
 #: the convex reformulation needs these (and a loss with a conjugate: ``ufm.losses.Loss.conjugate``)
 APPLIES = requires(depth=1, linear=True, learnable_classifier=True, one_hot=True)
@@ -198,41 +199,26 @@ def certificate(problem: Problem, Z, b=None) -> tuple[float, float]:
     return float(lb), float(primal)
 
 
-def ray_start(problem: Problem, grid: int = 97) -> np.ndarray:
-    """A starting point for FISTA: the best Z = a (I - J/K) over a geometric grid of a in [1e-3, 1e3] (the
-    primal objective at each, evaluated by the jitted bound). The program is convex, so the start changes
-    only the speed, never the answer; but at small weight decay the optimal logits are large (a ~ log(1/lambda))
-    and the smooth part nearly flat there, so FISTA from Z = 0 would need millions of steps to get there (at
-    lambda = 1e-12 it stopped 29% above the optimum). Exact for balanced problems with bias none (the optimum
+def ray_start(problem: Problem, grid: int = 49) -> np.ndarray:
+    """A starting point for FISTA: the best Z = a (I - J/K) over a geometric grid of a in [1e-3, 1e3], refined
+    by golden section (``ufm.scalar``; the primal objective at each point, evaluated by the jitted bound). The
+    program is convex, so the start changes only the speed, never the answer; but at small weight decay the
+    optimal logits are large (a ~ log(1/lambda)) and the smooth part nearly flat there, so FISTA from Z = 0
+    would need millions of steps to get there (at lambda = 1e-12 it stopped 29% above the optimum). Exact for balanced problems with bias none (the optimum
     lies on this ray, Zhu et al. 2021)."""
     K = problem.K
     sqrt_n, N, c, lambda_b = _arrays(problem)
     E = np.eye(K) - np.ones((K, K)) / K
-    beta = jnp.zeros(K)
+    ES, beta = E * np.asarray(sqrt_n)[None, :], np.zeros(K)  # numpy: no op-by-op compilation per point
 
-    def value(a):
-        return float(_dual_bound_at(problem.loss, problem.bias, jnp.asarray(a * E) * sqrt_n[None, :], beta, sqrt_n,
-                                    N, c, lambda_b)[1])
+    def value(log_a):  # the same compiled bound as solve_convex's last step (one program per shape)
+        return float(_dual_bound_at(problem.loss, problem.bias, np.exp(log_a) * ES, beta, sqrt_n, N, c,
+                                    lambda_b)[1])
 
-    grid_a = np.geomspace(1e-3, 1e3, grid)
-    values = [value(a) for a in grid_a]
-    i = int(np.argmin(values))
-    if value(0.0) <= values[i]:
+    log_a, best = grid_then_golden(value, np.log(np.geomspace(1e-3, 1e3, grid)), iterations=50)
+    if value(-np.inf) <= best:  # a = 0
         return 0.0 * E
-    lo, hi = np.log(grid_a[max(i - 1, 0)]), np.log(grid_a[min(i + 1, grid - 1)])
-    g = (np.sqrt(5.0) - 1) / 2  # golden-section refinement of log a between the grid neighbours
-    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-    f1, f2 = value(np.exp(x1)), value(np.exp(x2))
-    for _ in range(60):
-        if f1 <= f2:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - g * (hi - lo)
-            f1 = value(np.exp(x1))
-        else:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + g * (hi - lo)
-            f2 = value(np.exp(x2))
-    best_a = float(np.exp(x1 if f1 <= f2 else x2))
+    best_a = float(np.exp(log_a))
     return best_a * E
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from ufm.hypotheses import requires
 from ufm.reduced import geometric_mean
+from ufm.scalar import grid_then_golden
 from ufm.theory.base import Prediction, register
 
 def symbols() -> tuple:
@@ -200,8 +201,6 @@ def predict_balanced(problem) -> dict:
 
 def etf_family_value(problem) -> tuple[float, float]:
     """min over a >= 0 of the master reduction along Z = a (I - J/K) for balanced CE: returns (value, a*)."""
-    from scipy.optimize import minimize_scalar  # here, not with the module: scipy.optimize takes ~0.4 s to import
-
     K, n, M = problem.K, problem.counts[0], problem.depth
     Lam = geometric_mean([problem.lambda_H, *problem.lambda_W])
 
@@ -209,11 +208,8 @@ def etf_family_value(problem) -> tuple[float, float]:
         return np.log1p((K - 1) * np.exp(-a)) + (M + 1) / 2 * Lam * (K - 1) * (a * np.sqrt(n)) ** (2 / (M + 1))
 
     grid = np.linspace(0, 80, 16001)
-    i = int(np.argmin(phi(grid)))
-    if i == 0:
-        return float(phi(0.0)), 0.0
-    res = minimize_scalar(phi, bounds=(grid[i - 1], grid[i + 1]), method="bounded", options={"xatol": 1e-13})
-    return float(res.fun), float(res.x)
+    a, value = grid_then_golden(phi, grid, values=phi(grid))
+    return value, a
 
 
 def predict_deep_ce_etf(problem) -> dict:
