@@ -196,6 +196,7 @@ def test_bench_compile_smoke(tmp_path):
     assert shape["cold"]["compile_time"] > 0 and shape["warm"]["compile_time"] >= 0
 
 
+@pytest.mark.slow  # 13 s on 2 cores
 def test_bench_reduction_smoke(tmp_path):
     """bench_reduction.py: part n on two tiny sizes and the equal-accuracy single solves of the smoke cases
     (every method reaches the 1e-10 target; ufm solves the class-reduced problem, ufm_full the full one)."""
@@ -215,6 +216,7 @@ def test_bench_reduction_smoke(tmp_path):
     assert case["methods"]["ufm"]["reduced"] and not case["methods"]["ufm_full"]["reduced"]
 
 
+@pytest.mark.slow  # 8 s on 2 cores
 def test_bench_large_k_smoke(tmp_path):
     """bench_large_k.py: one tiny grid point measured (evaluation and iteration times, peak memory), and a
     point refused by ufm.limits recorded as a failure with its reason."""
