@@ -155,12 +155,18 @@ def _lambda_W_learnable(problem) -> np.ndarray:
     return lw[:-1] if problem.classifier_fixed else lw
 
 
+def streams_at(loss: str, one_hot: bool, K: int, C: int, activation: str = "linear") -> bool:
+    """The rule of :func:`streams` from the sizes alone (for size checks before a Problem is built): one-hot
+    targets, linear layers, a loss with ``per_label``, and at least :data:`STREAM_MIN_LOGITS` logits K x C."""
+    return (one_hot and losses.get(loss).per_label is not None and activation == "linear"
+            and K * C >= STREAM_MIN_LOGITS)
+
+
 def streams(problem, reduce: bool) -> bool:
-    """Whether the objective of ``problem`` is evaluated in column blocks (:func:`streamed_loss`): one-hot
-    targets, linear layers, a loss with ``per_label``, and at least :data:`STREAM_MIN_LOGITS` logits."""
-    return (problem.samples is None and losses.get(problem.loss).per_label is not None
-            and getattr(problem, "activation", "linear") == "linear"
-            and problem.K * columns(problem, reduce) >= STREAM_MIN_LOGITS)
+    """Whether the objective of ``problem`` is evaluated in column blocks (:func:`streamed_loss`)
+    (:func:`streams_at`)."""
+    return streams_at(problem.loss, problem.samples is None, problem.K, columns(problem, reduce),
+                      getattr(problem, "activation", "linear"))
 
 
 def problem_data(problem, dtype=None, *, reduce: bool = False, stream: Optional[bool] = None) -> dict:
@@ -303,5 +309,4 @@ def check_params(problem, params, *, reduce: bool = False, field: str = "init") 
 def evaluate(problem, weights: Sequence, features, bias: Optional[np.ndarray] = None) -> float:
     """The canonical objective of ``problem`` at explicit parameters (float64 when x64 is on)."""
     params = params_from_arrays(problem, weights, features, bias)
-    f = make_objective(problem.loss, problem.bias)
-    return float(f(params, problem_data(problem)))
+    return float(value_fn(problem.loss, problem.bias)(params, problem_data(problem)))

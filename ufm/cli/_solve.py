@@ -281,13 +281,12 @@ def check_size(args, K: int, N: int) -> None:
         return  # the Problem names the bad field
     if M > limits.max_depth():
         return  # the Problem refuses it (ResourceError) before building anything of that size
-    from ufm import losses, objective
+    from ufm import objective
 
     reduce = args.reduce != "never"
     C = K if reduce else N
     mixup = str(args.loss).startswith("mixup")
-    stream = (losses.get(args.loss).per_label is not None and not mixup
-              and K * C >= objective.STREAM_MIN_LOGITS)
+    stream = objective.streams_at(args.loss, not mixup, K, C)
     # after the solve: --json writes every feature column (lists of Python floats, then text), --save and
     # --certify build the d x N features (Solution.features); the summary alone builds nothing of size d x N
     lifted = 13 if args.json else (1 if (args.save or args.certify) else 0)
