@@ -47,12 +47,20 @@ METHODS = ("ufm", "scipy", "torch_lbfgs", "torch_sgd", "cvxpy")
 SMOKE = ("tiny-bal-ce", "tiny-imb-mse")
 
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages (None where the platform has none)."""
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
 def machine() -> dict:
     import jax
 
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
             "jax": jax.__version__, "jax_backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-            "numpy": np.__version__, "load_average_at_start": os.getloadavg()}
+            "numpy": np.__version__, "load_average_at_start": loadavg()}
     try:
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]

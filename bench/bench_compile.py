@@ -44,6 +44,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from bench_accuracy import loadavg  # noqa: E402
+
 SOLVE_ARGS = ("--classes", "10", "--per-class", "100", "--dim", "32")
 OTHER_ARGS = ("--lambda-w", "1e-3", "--lambda-h", "1e-3", "--seed", "1")
 
@@ -86,13 +88,6 @@ print(json.dumps({"import_s": t1 - t0, "first_solve_s": t2 - t1, "wall_time": s.
                   "iterations": s.iterations, "reduced": s.reduced, "method": s.method,
                   "params_solved": obj.count_params(p, reduce=s.reduced)}))
 """
-
-
-def loadavg():
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return None
 
 
 def run(cmd, env=None, timeout=1800):

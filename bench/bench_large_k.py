@@ -42,6 +42,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from bench_accuracy import loadavg  # noqa: E402
+
 DEFAULT_GRID = "1000x64x1,1000x256x10,2000x128x1,5000x64x1,5000x256x1,10000x64x1,10000x256x1,20000x64x1"
 SMOKE_GRID = "10x4x2"
 
@@ -169,7 +171,7 @@ def main(argv=None):
     for K, d, n in parse_grid(args.grid):
         for mode in modes:
             row = run_point(mode, K, d, n, args.iters, args.limit, args.max_memory_gb)
-            row["load_after"] = list(os.getloadavg())
+            row["load_after"] = loadavg()
             print(json.dumps(row), file=sys.stderr, flush=True)
             result["rows"].append(row)
             if args.out:  # written after every point: an interrupted run keeps what it measured

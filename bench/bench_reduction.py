@@ -43,6 +43,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_accuracy import loadavg  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 import ufm  # noqa: E402
@@ -52,13 +54,6 @@ DEFAULT_CASES = ("small-bal-ce", "small-imb-ce", "small-bal-mse", "small-imb-mse
                  "medium-imb-ce", "medium-imb-mse", "n10k-bal-ce", "n10k-imb-mse")
 SMOKE_CASES = ("tiny-bal-ce", "tiny-imb-mse")
 N_CASES = ("small-bal-ce", "n100k-bal-ce")
-
-
-def loadavg():
-    try:
-        return list(os.getloadavg())
-    except OSError:
-        return None
 
 
 def _solve(problem, start=None, **options):
