@@ -62,7 +62,7 @@ def test_solve_deep_counts_and_save(tmp_path, capsys):
     (["--bias", "regularized"], "invalid --lambda-b"),
     (["--dim", "0"], "invalid --dim"),
     (["--restarts", "0"], "invalid --restarts"),
-    (["--loss", "hinge"], "invalid choice"),
+    (["--loss", "hinge"], "invalid loss: must be one of"),
     (["--dim", "two"], "invalid int value"),
 ])
 def test_bad_flags_one_line_no_traceback(args, message):
@@ -160,7 +160,7 @@ def test_predictions_by_default_text_and_json(capsys):
     rc = main(SMALL + ["--json", "--why-not"])
     payload = json.loads(capsys.readouterr().out)
     names = {p["name"]: p for p in payload["predictions"]}
-    assert set(names) == {"zhu2021_balanced_ce", "convex_oracle_m1", "dang2023_deep_ce_etf"}
+    assert set(names) == {"zhu2021_balanced_ce", "convex_oracle_m1", "dang2023_deep_ce_etf", "zhou2022_softmax_etf"}
     for p in names.values():
         assert p["verdict"] == "holds" and set(p) >= {"name", "source", "predicted_objective", "errors", "verdict",
                                                       "reason"}

@@ -50,6 +50,8 @@ APPLIES = requires(depth=1, linear=True, learnable_classifier=True, one_hot=True
 def applicable(problem) -> tuple[bool, str]:
     """Whether the convex program (and its certificate) exists for ``problem``."""
     ok, why = APPLIES(problem)
+    if ok and not losses.get(problem.loss).convex:
+        return False, f"loss {problem.loss!r} is not convex in the logits"
     if ok and losses.get(problem.loss).conjugate is None:
         return False, f"loss {problem.loss!r} has no convex conjugate registered"
     return ok, why

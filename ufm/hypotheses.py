@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional, Sequence, Union
 
+from ufm import losses
+
 
 @dataclasses.dataclass(frozen=True)
 class Hypothesis:
@@ -106,4 +108,9 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
 
 
 #: the master reduction (and so the reduced search and the convex program) needs these
-MASTER_REDUCTION = requires(linear=True, learnable_classifier=True, one_hot=True)
+def _convex_loss(problem) -> tuple[bool, str]:
+    ok = losses.get(problem.loss).convex
+    return ok, "" if ok else f"loss {problem.loss!r} is not convex in the logits"
+
+
+MASTER_REDUCTION = requires(linear=True, learnable_classifier=True, one_hot=True, extra=_convex_loss)

@@ -29,6 +29,7 @@ Built-in (Zhu et al. 2021; Dang et al. 2023; docs/theory.md section 1):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Optional
 
 import jax
@@ -60,6 +61,9 @@ class Loss:
         it, problems with many classes are evaluated in column blocks without a K x C target or logit matrix
         (``ufm.objective``, docs/theory.md section 13).
       description: one line for ``--help`` and reports.
+      convex: l(., t) is convex in the logits. The class reduction, the master reduction (its search) and the
+        convex certificate presume it; a non-convex loss (focal) makes them refuse, naming why.
+      params: the parameters of a loss made by a :class:`LossFamily`, as ``((name, value), ...)``.
     """
 
     name: str
@@ -72,6 +76,8 @@ class Loss:
     family: str = ""
     per_label: Optional[Callable] = None
     description: str = ""
+    convex: bool = True
+    params: tuple = ()
 
     def validate(self, problem) -> None:
         """Raise ProblemError if the UFM of ``problem`` has no minimiser with this loss.
@@ -119,13 +125,104 @@ def register(loss: Loss, *, overwrite: bool = False) -> Loss:
 
 
 def get(name: str) -> Loss:
-    if name not in _REGISTRY:
-        raise ProblemError("loss", f"must be one of {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name]
+    """The loss of a registered name, or of a family with its parameters: ``"focal"`` (the defaults),
+    ``"focal(gamma=1)"``, ``"label-smoothing(0.2)"`` (:func:`parse`)."""
+    if isinstance(name, str) and name in _REGISTRY:
+        return _REGISTRY[name]
+    family, values = parse(name)
+    return _family_loss(family, values)
+
+
+def canonical(name: str) -> str:
+    """The name a :class:`ufm.Problem` stores: registered names as they are, a family's loss with every
+    parameter spelled out (``"focal"`` -> ``"focal(gamma=2)"``), so equal losses have equal names."""
+    return get(name).name
 
 
 def available() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    """Registered loss names and loss families (a family's name alone means its default parameters)."""
+    return tuple(_REGISTRY) + tuple(_FAMILIES)
+
+
+# ------------------------------------------------------------------------------------------ parametrised losses
+@dataclasses.dataclass(frozen=True)
+class LossFamily:
+    """Losses with parameters, one seam: ``make(**params) -> Loss``. A loss of the family is named
+    ``"name(p1=v1, p2=v2)"`` (every parameter spelled out: :func:`canonical`); ``"name"`` alone takes the
+    defaults. ``check(params)`` returns an error message for parameters outside the family's range, or ``""``.
+
+    Attributes:
+      name: the family name; defaults: ``((parameter, default), ...)`` in order (positional values follow it);
+      make: ``(**params) -> Loss`` (the Loss's name is set by the registry); check: parameter validation;
+      description: one line, with the parameters' meaning and range.
+    """
+
+    name: str
+    defaults: tuple
+    make: Callable
+    check: Callable = lambda params: ""
+    description: str = ""
+
+
+_FAMILIES: dict[str, LossFamily] = {}
+
+
+def register_family(family: LossFamily, *, overwrite: bool = False) -> LossFamily:
+    if family.name in _FAMILIES and not overwrite:
+        raise ValueError(f"a loss family named {family.name!r} is already registered")
+    if family.name in _REGISTRY:
+        raise ValueError(f"{family.name!r} is already a loss name")
+    _FAMILIES[family.name] = family
+    _family_loss.cache_clear()
+    return family
+
+
+def _format_value(v: float) -> str:
+    return repr(float(v)) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(float(v))
+
+
+def parse(name) -> tuple:
+    """``"family(p=v, ...)"`` -> (family, ((p, v), ...)) with every parameter (defaults filled in); raises
+    ProblemError (field ``loss``) naming the allowed names and parameters."""
+    allowed = f"one of {sorted(_REGISTRY)} or a loss family {sorted(_FAMILIES)} with parameters, e.g. " \
+              f"'focal(gamma=2)'"
+    if not isinstance(name, str):
+        raise ProblemError("loss", f"must be {allowed}, got {name!r}")
+    text = name.strip()
+    head, _, rest = text.partition("(")
+    head = head.strip()
+    if head not in _FAMILIES or (rest and not rest.rstrip().endswith(")")):
+        raise ProblemError("loss", f"must be {allowed}, got {name!r}")
+    family = _FAMILIES[head]
+    keys = [k for k, _ in family.defaults]
+    values = dict(family.defaults)
+    body = rest.rstrip()[:-1].strip() if rest else ""
+    seen = set()
+    for i, item in enumerate(x.strip() for x in body.split(",") if body):
+        key, eq, val = item.partition("=")
+        if not eq:
+            key, val = (keys[i] if i < len(keys) else None), item
+        key = (key or "").strip()
+        if key not in values or key in seen:
+            raise ProblemError("loss", f"{head!r} takes parameters {keys} (each once), got {name!r}")
+        seen.add(key)
+        try:
+            v = float(val)
+        except ValueError:
+            raise ProblemError("loss", f"{head}: parameter {key} must be a number, got {val.strip()!r}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ProblemError("loss", f"{head}: parameter {key} must be finite, got {val.strip()!r}")
+        values[key] = v
+    why = family.check(values)
+    if why:
+        raise ProblemError("loss", f"{head}: {why}, got {name!r}")
+    return family, tuple((k, float(values[k])) for k in keys)
+
+
+@functools.lru_cache(maxsize=256)
+def _family_loss(family: LossFamily, values: tuple) -> Loss:
+    name = f"{family.name}({', '.join(f'{k}={_format_value(v)}' for k, v in values)})"
+    return dataclasses.replace(family.make(**dict(values)), name=name, params=values)
 
 
 # ------------------------------------------------------------------------------------------ cross-entropy
@@ -223,3 +320,114 @@ CE = register(Loss("ce", cross_entropy, conjugate=_ce_conjugate, center_dual=_ce
 MSE = register(Loss("mse", squared_error, conjugate=_mse_conjugate, smoothness=1.0, shift_invariant=False,
                     attains_minimum=True, family="squared_error", per_label=squared_error_labels,
                     description="squared error to one-hot targets, 1/2 ||z - e_y||^2"))
+
+
+# ------------------------------------------------------------------------------------------ label smoothing
+def _smoothed(T, epsilon):
+    """(1 - epsilon) t + epsilon / K: the label-smoothed target of every column."""
+    return (1.0 - epsilon) * T + epsilon / T.shape[0]
+
+
+def _label_smoothing(epsilon: float) -> Loss:
+    """Label-smoothed CE (Szegedy et al. 2016; in the UFM: Zhou et al. 2022, "Are all losses created equal? A
+    neural collapse perspective", arXiv 2210.02192): l(z, t) = l_CE(z, (1 - eps) t + eps/K 1) -- the CE of
+    :func:`cross_entropy` against the smoothed target, so its conjugate and dual centring are the CE's at that
+    target. For one-hot t = e_y, with u = z - z_y: l = lse(u) - eps mean_k(u_k), evaluated as relative
+    logsumexp (:func:`_lse_relative`). For 0 < eps < 1 the infimum over z is attained (the logit gap
+    z_y - z_k = log(1 + K (1 - eps) / eps) at the optimum), so the UFM has a minimiser with all decays zero
+    too."""
+
+    def per_sample(Z, T):
+        return cross_entropy(Z, _smoothed(T, epsilon))
+
+    def per_label(Z, labels):
+        other = jnp.arange(Z.shape[0])[:, None] != labels[None, :]
+        U = Z - jnp.take_along_axis(Z, labels[None, :], axis=0)
+        return _lse_relative(U, other) - epsilon * jnp.mean(U, axis=0)
+
+    return Loss("label-smoothing", per_sample,
+                conjugate=lambda V, T: _ce_conjugate(V, _smoothed(T, epsilon)),
+                center_dual=lambda V, T, w: _ce_center_dual(V, _smoothed(T, epsilon), w),
+                smoothness=0.5, shift_invariant=True, attains_minimum=True, family="cross_entropy",
+                per_label=per_label, description="label-smoothed CE, CE against (1 - epsilon) e_y + epsilon/K")
+
+
+register_family(LossFamily(
+    "label-smoothing", (("epsilon", 0.1),), lambda epsilon: _label_smoothing(epsilon),
+    check=lambda p: "" if 0.0 < p["epsilon"] < 1.0 else "epsilon must be in (0, 1)",
+    description="label-smoothed CE (epsilon in (0, 1), default 0.1)"))
+
+
+# ------------------------------------------------------------------------------------------ focal loss
+def _neg_log_softmax(Z, T):
+    """-log p_k(z) for every class k and column (K x N), with the column's reference class r = argmax t exact
+    to relative precision (the other rows are -log p_r - (z_k - z_r))."""
+    r = jnp.argmax(T, axis=0)
+    other = jnp.arange(Z.shape[0])[:, None] != r[None, :]
+    U = Z - jnp.take_along_axis(Z, r[None, :], axis=0)
+    nll_r = _lse_relative(U, other)
+    return nll_r[None, :] - U
+
+
+def _focal_terms(nll, gamma):
+    """(1 - p)^gamma (-log p) with 1 - p = -expm1(log p): exact where p is near 1 (the collapsed optimum)."""
+    q = -jnp.expm1(-nll)
+    return jnp.where(q > 0, jnp.where(q > 0, q, 1.0) ** gamma, 0.0 if gamma > 0 else 1.0) * nll
+
+
+def _focal(gamma: float) -> Loss:
+    """Focal loss (Lin et al. 2017; in the UFM: Zhou et al. 2022, arXiv 2210.02192):
+    l(z, t) = sum_k t_k (1 - p_k)^gamma (-log p_k), p = softmax(z); gamma = 0 is the CE. For gamma > 0 it is
+    NOT convex in z (Zhou et al. 2022 prove collapse for it without convexity), so the class reduction, the
+    master reduction's search and the convex certificate refuse it; the solver works on the full problem."""
+
+    def per_sample(Z, T):
+        nll = _neg_log_softmax(Z, T)
+        return jnp.sum(jnp.where(T > 0, T * _focal_terms(nll, gamma), 0.0), axis=0)
+
+    def per_label(Z, labels):
+        other = jnp.arange(Z.shape[0])[:, None] != labels[None, :]
+        U = Z - jnp.take_along_axis(Z, labels[None, :], axis=0)
+        return _focal_terms(_lse_relative(U, other), gamma)
+
+    return Loss("focal", per_sample, conjugate=None, smoothness=1.0 + gamma, shift_invariant=True,
+                attains_minimum=False, family="", per_label=per_label, convex=gamma == 0.0,
+                description="focal loss (1 - p_y)^gamma (-log p_y)")
+
+
+register_family(LossFamily(
+    "focal", (("gamma", 2.0),), lambda gamma: _focal(gamma),
+    check=lambda p: "" if 0.0 <= p["gamma"] <= 100.0 else "gamma must be in [0, 100]",
+    description="focal loss (gamma >= 0, default 2; not convex for gamma > 0)"))
+
+
+# ------------------------------------------------------------------------------------------ rescaled square loss
+def _rescaled_square(scale: float, weight: float) -> Loss:
+    """Rescaled square loss (Hui & Belkin 2021, "Evaluation of neural architectures trained with square loss
+    vs cross-entropy in classification tasks", arXiv 2006.07322):
+
+        l(z, t) = 1/2 sum_k w_k (z_k - scale t_k)^2,    w_k = 1 + (weight - 1) t_k,
+
+    i.e. 1/2 [weight (z_y - scale)^2 + sum_{k != y} z_k^2] for one-hot t = e_y (their k and M); scale = weight =
+    1 is ``mse``. For soft targets the weight interpolates linearly in t (a choice, documented in
+    docs/theory.md). Conjugate: l*(v; t) = sum_k v_k^2 / (2 w_k) + scale t_k v_k."""
+
+    def per_sample(Z, T):
+        return 0.5 * jnp.sum((1.0 + (weight - 1.0) * T) * (Z - scale * T) ** 2, axis=0)
+
+    def per_label(Z, labels):
+        zy = jnp.take_along_axis(Z, labels[None, :], axis=0)[0]
+        return 0.5 * (jnp.sum(Z * Z, axis=0) - zy * zy + weight * (zy - scale) ** 2)
+
+    def conjugate(V, T):
+        return jnp.sum(V ** 2 / (2.0 * (1.0 + (weight - 1.0) * T)) + scale * T * V, axis=0)
+
+    return Loss("mse-rescaled", per_sample, conjugate=conjugate, smoothness=max(1.0, weight), shift_invariant=False,
+                attains_minimum=True, family="", per_label=per_label,
+                description="rescaled square loss 1/2 [weight (z_y - scale)^2 + sum_{k != y} z_k^2]")
+
+
+register_family(LossFamily(
+    "mse-rescaled", (("scale", 1.0), ("weight", 1.0)), lambda scale, weight: _rescaled_square(scale, weight),
+    check=lambda p: "" if p["scale"] > 0 and p["weight"] > 0 else "scale and weight must be > 0",
+    description="rescaled square loss (scale M > 0, weight k > 0; Hui & Belkin 2021)"))

@@ -87,7 +87,9 @@ class Problem:
       counts: samples per class ``(n_1, ..., n_K)``; K >= 2, every n_k >= 1.
       d: feature dimension (also the width of every hidden layer), >= 1.
       depth: number M >= 1 of linear layers after the free features (M = 1 is the plain UFM).
-      loss: a registered loss name (``ufm.losses.available()``; at least ``"ce"`` and ``"mse"``).
+      loss: a registered loss name (``ufm.losses.available()``; at least ``"ce"`` and ``"mse"``), or a loss
+        family with parameters, e.g. ``"label-smoothing(epsilon=0.1)"``, ``"focal(gamma=2)"``,
+        ``"mse-rescaled(scale=5, weight=1)"`` (stored with every parameter spelled out).
       bias: ``"none"``, ``"regularized"`` (needs lambda_b > 0) or ``"free"``.
       lambda_W: weight decay of the layers, one value for all or one per layer (first layer to classifier).
       lambda_H: weight decay of the features.
@@ -128,8 +130,8 @@ class Problem:
                                          "with the depth); raise it with UFM_MAX_DEPTH or ufm.limits.configure")
         object.__setattr__(self, "depth", depth)
 
-        if not isinstance(self.loss, str) or self.loss not in losses.available():
-            raise ProblemError("loss", f"must be one of {list(losses.available())}, got {self.loss!r}")
+        # a registered name, or a loss family with parameters ("focal(gamma=1)"), stored spelled out
+        object.__setattr__(self, "loss", losses.canonical(self.loss))
         if self.bias not in BIAS_MODES:
             raise ProblemError("bias", f"must be one of {list(BIAS_MODES)}, got {self.bias!r}")
 
@@ -382,8 +384,7 @@ def from_convention(convention: Union[str, Convention], *, counts, d, lambda_W, 
     if isinstance(counts, (str, bytes, bytearray)) or not isinstance(counts, (Sequence, np.ndarray)):
         raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
     counts = tuple(_check_int("counts", c, 1) for c in counts)
-    if not isinstance(loss, str) or loss not in losses.available():
-        raise ProblemError("loss", f"must be one of {list(losses.available())}, got {loss!r}")
+    loss = losses.canonical(loss)
     samples = kwargs.get("samples")
     N = float(sum(counts)) if samples is None else float(np.shape(samples.targets(counts))[1])
     scale = N if convention.loss_reduction == "sum" else 1.0

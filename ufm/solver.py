@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
-from ufm import newton, reduced
+from ufm import losses, newton, reduced
 from ufm._precision import require_x64
 from ufm.curvature import lanczos
 from ufm.errors import OptionsError, ProblemError
@@ -154,11 +154,13 @@ class SolverOptions:
 
 # ------------------------------------------------------------------------------------------ decisions
 def reduction_exact(problem: Problem) -> tuple[bool, str]:
-    """Whether solving the class-reduced problem is exact for ``problem`` (docs/theory.md section 4): every
-    registered loss is convex in the logits, so with linear layers averaging features within a group of
-    identical targets never increases the objective."""
+    """Whether solving the class-reduced problem is exact for ``problem`` (docs/theory.md section 4): with a
+    loss convex in the logits and linear layers, averaging features within a group of identical targets never
+    increases the objective; non-linear layers and losses registered with ``convex=False`` are refused."""
     if getattr(problem, "activation", "linear") != "linear":
         return False, "non-linear layers: the objective is not convex in each feature"
+    if not losses.get(problem.loss).convex:
+        return False, f"loss {problem.loss!r} is not convex in the logits"
     return True, ""
 
 

@@ -92,7 +92,9 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dim", "-d", type=integer, default=DEFAULTS["dim"], help="feature dimension d (default 32)")
     g.add_argument("--depth", "-M", type=integer, default=DEFAULTS["depth"],
                    help="number of linear layers M (default 1)")
-    g.add_argument("--loss", default=DEFAULTS["loss"], choices=list(losses.available()), help="loss (default ce)")
+    g.add_argument("--loss", default=DEFAULTS["loss"], metavar="LOSS",
+                   help=f"loss (default ce): one of {{{','.join(losses.available())}}}; a family takes parameters, "
+                        "e.g. 'focal(gamma=1)', 'label-smoothing(epsilon=0.2)', 'mse-rescaled(scale=5, weight=1)'")
     g.add_argument("--bias", default=DEFAULTS["bias"], choices=["none", "regularized", "free"],
                    help="bias mode (default none)")
     g.add_argument("--lambda-w", default=DEFAULTS["lambda_w"],

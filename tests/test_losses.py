@@ -1,0 +1,179 @@
+"""The loss families (label smoothing, focal, rescaled square loss): names and parameters, the formulas against
+independently written numpy losses, their conjugates, what refuses a non-convex loss, and solver against an
+independent scipy multi-start and against the closed forms (ufm.theory.zhou2022, ufm.theory.rescaled_mse)."""
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+
+import ufm
+from ufm import losses
+from ufm.errors import ProblemError
+
+ufm.enable_x64()
+
+
+# ----------------------------------------------------------------------------- independent numpy losses
+def np_label_smoothing(Z, y, eps):
+    K = Z.shape[0]
+    T = np.full(Z.shape, eps / K)
+    T[y, np.arange(Z.shape[1])] += 1 - eps
+    return logsumexp(Z, axis=0) - np.sum(T * Z, axis=0)
+
+
+def np_focal(Z, y, gamma):
+    logp = Z - logsumexp(Z, axis=0)
+    lp = logp[y, np.arange(Z.shape[1])]
+    return -((1 - np.exp(lp)) ** gamma) * lp
+
+
+def np_rescaled(Z, y, M, k):
+    cols = np.arange(Z.shape[1])
+    zy = Z[y, cols]
+    return 0.5 * (np.sum(Z ** 2, axis=0) - zy ** 2 + k * (zy - M) ** 2)
+
+
+CASES = [("label-smoothing(epsilon=0.3)", lambda Z, y: np_label_smoothing(Z, y, 0.3)),
+         ("focal(gamma=1.5)", lambda Z, y: np_focal(Z, y, 1.5)),
+         ("mse-rescaled(scale=4, weight=2.5)", lambda Z, y: np_rescaled(Z, y, 4.0, 2.5))]
+
+
+def test_names_parameters_and_errors():
+    assert losses.canonical("label-smoothing") == "label-smoothing(epsilon=0.1)"
+    assert losses.canonical("focal( 1 )") == "focal(gamma=1)"
+    assert losses.canonical("mse-rescaled(weight=3)") == "mse-rescaled(scale=1, weight=3)"
+    assert ufm.Problem.balanced(3, 2, 3, loss="focal").loss == "focal(gamma=2)"
+    for bad, words in [("focal(beta=1)", "takes parameters ['gamma']"), ("focal(gamma=x)", "must be a number"),
+                       ("label-smoothing(1)", "epsilon must be in (0, 1)"), ("focal(-1)", "gamma must be in"),
+                       ("focal(nan)", "must be finite"), ("hinge", "loss family"), ("focal(1, 2)", "each once")]:
+        with pytest.raises(ProblemError) as e:
+            ufm.Problem.balanced(3, 2, 3, loss=bad)
+        assert e.value.field == "loss" and words in str(e.value), (bad, str(e.value))
+
+
+@pytest.mark.parametrize("name,ref", CASES, ids=[c[0] for c in CASES])
+def test_per_sample_and_per_label_equal_the_numpy_loss(name, ref):
+    import jax.numpy as jnp
+
+    g = np.random.default_rng(0)
+    K, N = 5, 40
+    Z = g.standard_normal((K, N)) * 3
+    y = g.integers(0, K, N)
+    T = np.eye(K)[:, y]
+    loss = losses.get(name)
+    want = ref(Z, y)
+    # 1e-12 relative: both sides are O(1) sums of a few float64 terms (logsumexp, exp, squares)
+    assert np.allclose(np.asarray(loss.per_sample(jnp.asarray(Z), jnp.asarray(T))), want, rtol=1e-12, atol=1e-14)
+    assert np.allclose(np.asarray(loss.per_label(jnp.asarray(Z), jnp.asarray(y))), want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["label-smoothing(epsilon=0.3)", "mse-rescaled(scale=4, weight=2.5)"])
+def test_conjugates_satisfy_fenchel_young(name):
+    """l(z) + l*(v) >= <v, z> for any v in the domain, with equality at v = grad l(z) (the convex certificate's
+    bound rests on it)."""
+    import jax.numpy as jnp
+
+    g = np.random.default_rng(1)
+    K, N = 4, 12
+    Z = jnp.asarray(g.standard_normal((K, N)) * 2)
+    T = jnp.asarray(np.eye(K)[:, g.integers(0, K, N)])
+    loss = losses.get(name)
+    V = losses.gradient(loss, Z, T)
+    lhs = np.asarray(loss.per_sample(Z, T) + loss.conjugate(V, T))
+    assert np.allclose(lhs, np.asarray(jnp.sum(V * Z, axis=0)), atol=1e-12)
+    Z2 = Z + jnp.asarray(g.standard_normal((K, N)))  # another point: strict inequality in general
+    assert np.all(np.asarray(loss.per_sample(Z2, T) + loss.conjugate(V, T)) >= np.asarray(jnp.sum(V * Z2, axis=0))
+                  - 1e-12)
+
+
+def test_focal_is_not_convex_and_the_convex_paths_refuse_it():
+    from ufm import convex, reduced
+    from ufm.solver import reduction_exact
+
+    # a second difference < 0 along a line: l(z) = focal at z = t e_1 (class 0 the label), gamma = 2
+    import jax.numpy as jnp
+
+    f = losses.get("focal(gamma=2)")
+    ts = np.linspace(-3, 3, 61)
+    Z = jnp.asarray(np.vstack([ts, np.zeros_like(ts), np.zeros_like(ts)]))
+    vals = np.asarray(f.per_sample(Z, jnp.asarray(np.eye(3)[:, [0] * ts.size])))
+    assert np.min(np.diff(vals, 2)) < -1e-6
+    p = ufm.Problem.balanced(3, 2, 3, loss="focal(2)")
+    for ok, why in (reduction_exact(p), reduced.applicable(p), convex.applicable(p)):
+        assert not ok and "not convex" in why
+    assert reduction_exact(ufm.Problem.balanced(3, 2, 3, loss="focal(0)"))[0]  # gamma = 0 is the CE: convex
+
+
+def independent_ufm(loss_np, K, n, d, lam, starts=12, seed=0):
+    """min over W (K x d), H (d x N) of mean loss + lam/2 (||W||^2 + ||H||^2): numpy objective, scipy L-BFGS-B
+    with its own finite-difference gradient, ``starts`` Gaussian starts."""
+    N = K * n
+    y = np.repeat(np.arange(K), n)
+
+    def f(x):
+        W, H = x[:K * d].reshape(K, d), x[K * d:].reshape(d, N)
+        return np.mean(loss_np(W @ H, y)) + lam / 2 * (np.sum(W ** 2) + np.sum(H ** 2))
+
+    g = np.random.default_rng(seed)
+    best = np.inf
+    for _ in range(starts):
+        r = minimize(f, g.standard_normal(K * d + d * N), method="L-BFGS-B", options={"maxiter": 5000, "ftol": 1e-15,
+                                                                                     "gtol": 1e-10})
+        best = min(best, r.fun)
+    return best
+
+
+SLOW_FIRST_TWO = [pytest.param(*c, marks=pytest.mark.slow) if i != 1 else c for i, c in enumerate(CASES)]
+
+
+@pytest.mark.parametrize("name,ref", SLOW_FIRST_TWO, ids=[c[0] for c in CASES])
+def test_solver_is_no_higher_than_an_independent_multistart(name, ref):
+    K, n, d, lam = 3, 2, 3, 5e-3
+    sol = ufm.solve(ufm.Problem.balanced(K, n, d, loss=name, lambda_W=lam, lambda_H=lam), restarts=2)
+    other = independent_ufm(ref, K, n, d, lam)
+    # scipy's finite-difference gradients stop ~1e-9 above the optimum: ufm must not be above it by more
+    assert sol.status.acceptable and sol.objective <= other + 1e-9 * abs(other), (sol.objective, other)
+
+
+@pytest.mark.parametrize("loss", ["label-smoothing(epsilon=0.2)", "focal(gamma=3)",
+                                  pytest.param("ce", marks=pytest.mark.slow)])
+def test_softmax_etf_closed_form_equals_the_solver(loss):
+    from ufm.theory import PREDICTIONS
+
+    p = ufm.Problem.balanced(4, 3, 4, loss=loss, lambda_W=2e-3, lambda_H=8e-3)
+    pred = PREDICTIONS["zhou2022_softmax_etf"]
+    assert pred.applies(p)[0]
+    err = pred.errors(p, ufm.solve(p, restarts=2))
+    # objective to rounding; structure to 1e-8 (the ETF scale a* is found by bisection on phi' to ~eps, the
+    # solver stops at relative stationarity 1e-10, which moves the Gram entries by ~1e-10 / curvature)
+    assert err["objective_rel_err"] < 1e-12 and err["logits_err"] < 1e-8 and err["classifier_gram_err"] < 1e-8, err
+
+
+def test_label_smoothing_logit_gap_at_zero_decay_limit():
+    """At tiny decay the label-smoothing optimum's logit gap tends to the loss's own optimum
+    log(1 + K (1 - eps) / eps) (the infimum over z is attained, unlike CE whose gap grows without bound)."""
+    from ufm.theory import zhou2022
+
+    K, eps = 4, 0.1
+    _, a = zhou2022.etf_value(ufm.Problem.balanced(K, 3, 4, loss=f"label-smoothing({eps})", lambda_W=1e-12,
+                                                   lambda_H=1e-12))
+    assert a == pytest.approx(np.log(1 + K * (1 - eps) / eps), rel=1e-9)
+
+
+def test_rescaled_mse_closed_form_and_certificate():
+    from ufm.theory import PREDICTIONS
+
+    p = ufm.Problem.balanced(3, 2, 4, loss="mse-rescaled(scale=5, weight=2)", lambda_W=1e-2, lambda_H=1e-2)
+    sol = ufm.solve(p, restarts=2)
+    err = PREDICTIONS["rescaled_mse_balanced"].errors(p, sol)
+    assert err["objective_rel_err"] < 1e-12 and err["logits_err"] < 1e-8, err
+    assert ufm.certify(sol).certificate["level"] == "certified"
+
+
+def test_cli_takes_a_loss_with_parameters():
+    from ufm.cli import main
+
+    assert main(["solve", "-K", "3", "-n", "2", "-d", "3", "--loss", "label-smoothing(epsilon=0.2)", "-q",
+                 "--json"]) == 0
+    assert main(["solve", "-K", "3", "--loss", "focal(gamma=x)"]) == 2
