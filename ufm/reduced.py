@@ -258,7 +258,7 @@ def reduced_search(problem, *, restarts: int = 16, seed: int = 0, init_scale: fl
     if not ok:
         raise ProblemError("problem", f"the reduced search does not apply: {why}")
     starts = search_starts(problem, restarts, seed, init_scale)
-    f = obj.make_objective(problem.loss, problem.bias)
+    f = obj.objective_of(problem)
     data = obj.problem_data(problem, jnp.float64, reduce=True)
     runs = []
     for i, (name, x0) in enumerate(starts):

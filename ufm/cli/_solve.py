@@ -37,7 +37,7 @@ DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none
 
 #: the destinations of the flags that define the problem (``--init`` compares them with the saved problem)
 PROBLEM_DESTS = ("counts", "classes", "per_class", "dim", "depth", "loss", "bias", "lambda_w", "lambda_h",
-                 "lambda_b", "classifier")
+                 "lambda_b", "classifier", "activation", "activate_features")
 MIXUP_DESTS = ("mixup_pairs", "mixup_lams", "mixup_alpha", "mixup_draws", "mixup_per_pair", "mixup_seed",
                "no_mixup_original")
 
@@ -91,7 +91,13 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                    help="samples per class n (default 50)")
     g.add_argument("--dim", "-d", type=integer, default=DEFAULTS["dim"], help="feature dimension d (default 32)")
     g.add_argument("--depth", "-M", type=integer, default=DEFAULTS["depth"],
-                   help="number of linear layers M (default 1)")
+                   help="number of layers M (default 1)")
+    g.add_argument("--activation", default="linear", choices=["linear", "relu"],
+                   help="layer kind: linear (default) or relu, applied after every hidden layer, z = W_M "
+                        "relu(... relu(W_1 h)) + b (needs --depth >= 2 or --activate-features)")
+    g.add_argument("--activate-features", action="store_true",
+                   help="apply the activation to the free features too, relu(h) (non-negative features, Tirer & "
+                        "Bruna 2022); only with --activation relu")
     g.add_argument("--loss", default=DEFAULTS["loss"], choices=list(losses.available()), help="loss (default ce)")
     g.add_argument("--bias", default=DEFAULTS["bias"], choices=["none", "regularized", "free"],
                    help="bias mode (default none)")
@@ -168,7 +174,9 @@ def problem_from_args(args):
         samples = mixup.design_from_args(args)
     kwargs = dict(counts=counts, d=args.dim, depth=args.depth, loss=args.loss, bias=args.bias,
                   lambda_W=_lambda_w(args, args.depth if isinstance(args.depth, int) else 1, fixed),
-                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None)
+                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None,
+                  activation=getattr(args, "activation", "linear"),
+                  activate_features=bool(getattr(args, "activate_features", False)))
     if samples is not None:
         kwargs["samples"] = samples
     with flag_names():
@@ -180,7 +188,8 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
          "lambda_H": "--lambda-h", "lambda_b": "--lambda-b", "classifier": "--classifier", "loss": "--loss",
          "bias": "--bias", "restarts": "--restarts", "seed": "--seed", "method": "--method",
          "max_iter": "--max-iter", "gtol": "--gtol", "init_scale": "--init-scale", "search": "--search",
-         "reduce": "--reduce", "polish": "--polish"}
+         "reduce": "--reduce", "polish": "--polish", "activation": "--activation",
+         "activate_features": "--activate-features"}
 
 
 @contextlib.contextmanager
@@ -371,7 +380,8 @@ def _problem_with_flags(args, problem, typed: set):
         ns.counts = ",".join(str(c) for c in base.counts)
     untyped = {"dim": base.d, "depth": base.depth, "loss": base.loss, "bias": base.bias,
                "lambda_h": base.lambda_H, "lambda_b": base.lambda_b,
-               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable"}
+               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable",
+               "activation": base.activation, "activate_features": base.activate_features}
     for dest, value in untyped.items():
         if dest not in typed:
             setattr(ns, dest, value)
