@@ -24,7 +24,8 @@ def one_case(stmt, i=0):
     return dataclasses.replace(stmt, cases=lambda full, seed: make(full, seed)[i:i + 1])
 
 
-REFUTING_CASE = {"dang2023-deep-ce-etf": 1}  # its first case (M = 1) holds; the second is the refutation
+REFUTING_CASE = {"dang2023-deep-ce-etf": 1,  # its first case (M = 1) holds; the second is the refutation
+                 "sukenik2024-dnc-any-k-l": 1}  # its first case (K = 2) holds; the second is the refutation
 
 
 @pytest.mark.parametrize("sid", sorted(STATEMENTS))

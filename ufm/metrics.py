@@ -489,7 +489,9 @@ def dnc_metrics(H, labels, K: int, *, mean: str = "weighted", ddof: int = 0, wei
     ``nc2_equiangular``, ``nc2_etf_means`` (centred means) and, for post-ReLU features whose DNC2 is an
     orthogonal frame of the uncentred means, ``nc2_orthogonal`` = || G / mean(diag G) - I ||_F / sqrt(K) with
     G = Mbar^T Mbar (0 for orthogonal equinorm means), and ``rank`` (numerical rank of the class means, singular
-    values above 1e-6 times the largest: the low-rank trap of Sukenik et al. 2024 has rank < K)."""
+    values above 1e-6 times the largest: the low-rank trap of Sukenik et al. 2024 has rank < K) and
+    ``singular_ratio`` (smallest over largest singular value of the class means: 1 for DNC, -> 0 at a low-rank
+    point; at ReLU kinks L-BFGS stalls with it still ~1e-4, so read it on a log scale)."""
     means, _, centred, _, _ = class_statistics(H, labels, K=K, mean=mean, weights=weights)
     G = means.T @ means
     scale = float(np.mean(np.diag(G)))
@@ -499,7 +501,8 @@ def dnc_metrics(H, labels, K: int, *, mean: str = "weighted", ddof: int = 0, wei
             "nc2_etf_means": nc2_etf(centred),
             "nc2_orthogonal": _div(float(np.linalg.norm(G / scale - np.eye(K))), np.sqrt(K)) if scale > 0
             else float("nan"),
-            "rank": int(np.sum(s > 1e-6 * s[0])) if s.size and np.isfinite(s[0]) and s[0] > 0 else 0}
+            "rank": int(np.sum(s > 1e-6 * s[0])) if s.size and np.isfinite(s[0]) and s[0] > 0 else 0,
+            "singular_ratio": _div(float(s[-1]), float(s[0])) if s.size and s[0] > 0 else float("nan")}
 
 
 def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, per_layer: bool = True,

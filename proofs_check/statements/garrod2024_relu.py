@@ -32,16 +32,21 @@ hypotheses = requires(loss="ce", bias="none", balanced=True, learnable_classifie
 
 def cases(full, seed):
     relu = dict(loss="ce", activation="relu")
-    out = [Case("K=4, M=3", ufm.Problem.balanced(4, 1, 4, depth=3, lambda_W=2e-3, lambda_H=2e-3, **relu))]
+    # extra "restarts": random starts of the search besides its 9 structured ones (more under full)
+    out = [Case("K=4, M=3", ufm.Problem.balanced(4, 1, 4, depth=3, lambda_W=2e-3, lambda_H=2e-3, **relu),
+                {"restarts": 0})]
     if full:
-        out += [Case("K=6, M=2", ufm.Problem.balanced(6, 1, 6, depth=2, lambda_W=1e-3, lambda_H=1e-3, **relu)),
-                Case("K=4, M=4", ufm.Problem.balanced(4, 1, 4, depth=4, lambda_W=5e-3, lambda_H=5e-3, **relu))]
+        out += [Case("K=4, M=3, more random starts", out[0].problem, {"restarts": 8}),
+                Case("K=6, M=2", ufm.Problem.balanced(6, 1, 6, depth=2, lambda_W=1e-3, lambda_H=1e-3, **relu),
+                     {"restarts": 8}),
+                Case("K=4, M=4", ufm.Problem.balanced(4, 1, 4, depth=4, lambda_W=5e-3, lambda_H=5e-3, **relu),
+                     {"restarts": 8})]
     return out
 
 
 def check(case, seed):
     p = case.problem
-    found = nonlinear.search(p, restarts=2, seed=seed)
+    found = nonlinear.search(p, restarts=case.extra.get("restarts", 0), seed=seed)
     runs = [run for _, run in found.runs if run.status.acceptable]
     dnc_runs = [run for name, run in found.runs if name.startswith("dnc") and run.status.acceptable]
     if not dnc_runs:

@@ -67,4 +67,4 @@ register(Prediction(
                                         "2024, arXiv 2405.14468)",
     statement="Deep ReLU UFM, MSE, bias-free, balanced, any K >= 2, any L >= 2: the global optimum is deep neural "
               "collapse, with the DNC value",
-    applies=applies_dnc, predict=dnc_value))
+    applies=applies_dnc, predict=dnc_value, upper_bound=True))
