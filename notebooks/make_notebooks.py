@@ -827,7 +827,7 @@ RELU = [
 # 7. Deep ReLU UFM: deep neural collapse, and the low-rank trap
 
 **Claim.** In the deep ReLU UFM (MSE, bias-free, balanced; ReLU after every hidden layer, docs/theory.md
-section 16), with lambda_W = lambda_H = 3e-3:
+section 15), with lambda_W = lambda_H = 3e-3:
 
 - for K = 2 classes (n = 2 samples each, d = 2, M = 3 layers) the solver's optimum has the deep-neural-collapse
   (DNC) value to **1e-8** relative, and is DNC at every layer: NC1 <= **1e-9** and orthogonal post-ReLU class
@@ -851,7 +851,7 @@ relu = dict(loss="mse", activation="relu", lambda_W=3e-3, lambda_H=3e-3)
 ## Binary classification: DNC at every layer
 
 `solve` runs its random start and the non-linear global search (`ufm.nonlinear`: DNC, low-rank and random starts).
-The DNC value is that of the deep linear model's optimum (docs/theory.md section 16).
+The DNC value is that of the deep linear model's optimum (docs/theory.md section 15).
 """),
     code("""
 binary = solve(Problem.balanced(2, 2, 2, depth=3, **relu), search_restarts=0)  # the structured starts only

@@ -1,4 +1,4 @@
-"""Non-linear (ReLU) deep UFM (docs/theory.md section 16): the forward model against plain numpy, the solver
+"""Non-linear (ReLU) deep UFM (docs/theory.md section 15): the forward model against plain numpy, the solver
 against an independently written numpy objective minimised by a scipy multi-start, the honest refusals of
 every linear-only path, the non-smooth second-order verdict at kinks, per-layer DNC metrics, the flags."""
 

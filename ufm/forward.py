@@ -1,4 +1,4 @@
-"""The one forward model of the UFM: features -> layers -> logits (docs/theory.md sections 1 and 16).
+"""The one forward model of the UFM: features -> layers -> logits (docs/theory.md sections 1 and 15).
 
     z_i = W_M s(W_{M-1} ... s(W_1 s0(h_i))) + b        (h_i: column i of the free features H, d x N)
 

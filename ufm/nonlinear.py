@@ -1,5 +1,5 @@
 """The global search of non-linear (ReLU) deep UFMs and the honesty of second order at ReLU kinks
-(docs/theory.md section 16).
+(docs/theory.md section 15).
 
 The master reduction (``ufm.reduced``) and the class reduction need linear layers, so a ReLU model is solved
 in full coordinates, and random starts alone are not enough: they stop in the basins of dead units and rarely

@@ -98,7 +98,7 @@ class Problem:
         ETF (``ufm.geometry.simplex_etf(K, d)``, needs d >= K - 1).
       samples: an optional :class:`SampleDesign` (e.g. mixup); ``None`` means one-hot targets.
       activation: the layer kind, ``"linear"`` (default) or ``"relu"``: sigma after every hidden layer,
-        z = W_M sigma(W_{M-1} ... sigma(W_1 h_i)) + b (``ufm.forward``; docs/theory.md section 16). ReLU needs
+        z = W_M sigma(W_{M-1} ... sigma(W_1 h_i)) + b (``ufm.forward``; docs/theory.md section 15). ReLU needs
         a hidden layer (M >= 2) or ``activate_features``.
       activate_features: apply the activation to the free features too, sigma(h_i) (the non-negative features
         of Tirer & Bruna 2022); only with a non-linear ``activation``.

@@ -159,7 +159,7 @@ def reduction_exact(problem: Problem) -> tuple[bool, str]:
     identical targets never increases the objective."""
     if not problem.linear:
         return False, (f"non-linear layers ({problem.activation}): a sample's term is not convex in its feature, "
-                       "so averaging a class's features may raise the objective (docs/theory.md section 16)")
+                       "so averaging a class's features may raise the objective (docs/theory.md section 15)")
     return True, ""
 
 

@@ -4,7 +4,7 @@ optimal, lower solutions of low rank exist. An empirical claim for ReLU, checked
 end of the ``dnc`` starts of ufm.nonlinear, verified collapsed with orthogonal post-ReLU class means) against
 the best point of every start (DNC, low-rank, random). Expected: inconclusive -- on these cases the search finds
 nothing below the DNC point (the ReLU forces non-negative hidden class means, which makes the linear model's
-low-rank solutions unavailable as they are; docs/theory.md section 16)."""
+low-rank solutions unavailable as they are; docs/theory.md section 15)."""
 
 import numpy as np
 
@@ -77,4 +77,4 @@ STATEMENT = Statement(
     statement="Deep ReLU CE UFM, equal weight decay, K >= 4 and M >= 3 (or K >= 6, M = 2): a solution with a strictly "
               "lower objective than the deep-neural-collapse point exists (low-rank bias persists with ReLU)",
     hypotheses=hypotheses, cases=cases, check=check,
-    notes="Empirical claim for ReLU: the verdict records what the search finds (docs/theory.md section 16).")
+    notes="Empirical claim for ReLU: the verdict records what the search finds (docs/theory.md section 15).")

@@ -1,6 +1,6 @@
 """Sukenik, Mondelli & Lampert 2023: for binary classification the global optimum of the deep ReLU UFM (MSE,
 bias-free) is deep neural collapse at every layer. Checked: the best point the search finds (random starts and
-the DNC / low-rank / random starts of ufm.nonlinear) has the DNC value (docs/theory.md section 16), is
+the DNC / low-rank / random starts of ufm.nonlinear) has the DNC value (docs/theory.md section 15), is
 collapsed at every layer and has orthogonal post-ReLU class means at every hidden layer; above the
 regularisation threshold the optimum is 0 (their trivial case)."""
 

@@ -2,7 +2,7 @@
 extrapolation of Sukenik, Mondelli & Lampert 2023 (proved there for K = 2) that Sukenik, Lampert & Mondelli
 2024 ("Neural collapse versus low-rank bias: is deep neural collapse really optimal?", arXiv 2405.14468) refute:
 beyond two classes or two layers, low-rank solutions beat DNC. Expected: refuted -- the search of ufm.nonlinear
-finds a point below the DNC value (docs/theory.md section 16). K = 2 is included and agrees."""
+finds a point below the DNC value (docs/theory.md section 15). K = 2 is included and agrees."""
 
 import ufm
 from proofs_check.core import Case, Statement, check_prediction
@@ -26,4 +26,4 @@ STATEMENT = Statement(id=ID, citation="Sukenik, Lampert & Mondelli 2024, Neural 
                                       "deep neural collapse really optimal? (arXiv 2405.14468)",
                       statement=P.statement, expected="refuted", hypotheses=P.applies, cases=cases,
                       check=check_prediction(P.name, restarts=2),
-                      notes="Known error of the extrapolation (docs/theory.md section 16).")
+                      notes="Known error of the extrapolation (docs/theory.md section 15).")

@@ -1,6 +1,6 @@
 """Sukenik, Lampert & Mondelli 2024: in the deep ReLU UFM (MSE, bias-free, balanced) with more classes and
 layers, solutions of lower rank than DNC have a strictly lower objective. Checked: the search of
-ufm.nonlinear finds a point below the DNC value (docs/theory.md section 16) whose class means have rank < K at
+ufm.nonlinear finds a point below the DNC value (docs/theory.md section 15) whose class means have rank < K at
 some layer."""
 
 import ufm

@@ -1,6 +1,6 @@
 """Tirer & Bruna 2022 (extended UFM): with one ReLU (one hidden layer, or non-negative features) and MSE, the
 minimiser is collapsed with orthogonal post-ReLU class means, W Hbar = rho I, and is 0 above the regularisation
-threshold. Checked against the best point of the search (docs/theory.md section 16)."""
+threshold. Checked against the best point of the search (docs/theory.md section 15)."""
 
 import ufm
 from proofs_check.core import Case, Statement, check_prediction

@@ -1,4 +1,4 @@
-"""Deep-neural-collapse metrics layer by layer (non-linear deep UFMs, docs/theory.md section 16): one panel per
+"""Deep-neural-collapse metrics layer by layer (non-linear deep UFMs, docs/theory.md section 15): one panel per
 metric of :func:`ufm.metrics.dnc_metrics`, the layer m = 1..M on the horizontal axis, one line per solution
 (e.g. one per depth)."""
 

@@ -1,6 +1,6 @@
 """Deep neural collapse in the deep ReLU UFM (Sukenik, Mondelli & Lampert 2023, "Deep neural collapse is
 provably optimal for the deep unconstrained features model", NeurIPS 2023, arXiv 2305.13165), docs/theory.md
-section 16.
+section 15.
 
 Their DUFM is the canonical ReLU model of ``ufm`` with M = L layers: features H_1 free (no activation on them),
 H_{l+1} = ReLU(W_l H_l), output W_L H_L, no bias, MSE with the factor 1/(2N), weight decay lambda/2 per layer
@@ -57,7 +57,7 @@ def dnc_value(problem) -> dict:
 
 
 register(Prediction(
-    name="sukenik2023_dnc_binary", source=SOURCE + ", Thm 3",
+    name="sukenik2023_dnc_binary", source=SOURCE + ", main theorem (binary classification)",
     statement="Deep ReLU UFM, MSE, bias-free, balanced, K = 2, any L >= 2, width >= K: the global optimum is deep "
               "neural collapse (collapsed features, orthogonal post-ReLU class means at every layer, output "
               "rho I), with the DNC value (the balanced deep linear MSE optimum)",

@@ -1,5 +1,5 @@
 """The extended UFM with ReLU (Tirer & Bruna 2022, "Extended unconstrained features model for exploring deep
-neural collapse", ICML 2022, arXiv 2202.08087), docs/theory.md section 16.
+neural collapse", ICML 2022, arXiv 2202.08087), docs/theory.md section 15.
 
 Two non-linear models, both MSE, bias-free, balanced, with d >= K:
 
