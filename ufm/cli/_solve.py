@@ -512,8 +512,11 @@ def format_certificate(cert: dict) -> str:
     """The certificate in the words of docs/evidence.md: the level and what it means, "not certified" with the
     relative gap (or why there is no bound), one line per kind of evidence, and how long it took."""
     level = cert.get("level", "none")
-    head = f"evidence   {level}: {LEVEL_WORDS.get(level, '')}"
     search = cert.get("search") or {}
+    words = LEVEL_WORDS.get(level, "")
+    if level == "search-agreed" and search.get("kind") == "nonlinear":  # ufm.nonlinear: no reduced problem
+        words = "the non-linear global search found nothing lower"
+    head = f"evidence   {level}: {words}"
     if level == "search-agreed" and "starts_reaching_best" in search:
         head += f" ({search['starts_reaching_best']} of {search.get('n_starts', '?')} starts reached the best value)"
     if level != "certified":
