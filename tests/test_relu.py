@@ -234,3 +234,29 @@ def test_sweep_spec_activation_key():
     assert spec.problem(spec.points()[0]).activation == "relu"
     with pytest.raises(SpecError, match="base.activation"):
         parse_spec('[base]\nK = 3\nn = 1\nd = 3\nactivation = "tanh"\n[axes]\nlambda = [1e-3]\n')
+
+
+@pytest.mark.parametrize("kwargs", [  # compilation dominates (~4 s each): two of the three are slow
+    pytest.param(dict(loss="ce", bias="free", counts=(3, 2, 1), lambda_W=[1e-2, 2e-2, 5e-3], depth=3),
+                 marks=pytest.mark.slow),
+    pytest.param(dict(loss="mse", bias="regularized", lambda_b=1e-2, counts=(2, 2, 2), classifier="etf",
+                      lambda_W=1e-2, depth=2), marks=pytest.mark.slow),
+    dict(loss="ce", bias="none", counts=(2, 1, 1), activate_features=True, lambda_W=1e-2, depth=1),
+])
+def test_relu_with_any_loss_counts_bias_decay_and_fixed_classifier(kwargs):
+    counts = kwargs.pop("counts")
+    p = Problem(counts=counts, d=3, activation="relu", lambda_H=1e-2, **kwargs)
+    sol = solve(p, search="never", polish="never", second_order="never")  # one run of the loop: cheap
+    assert sol.status.acceptable and np.isfinite(sol.objective)
+    # the value at the solution, recomputed from the forward model in numpy (the pieces written out here)
+    Z = forward.logits([np.asarray(W) for W in sol.weights], sol.features, sol.bias, "relu", p.activate_features)
+    T = p.targets()
+    if p.loss == "ce":
+        zmax = Z.max(axis=0)
+        loss = np.mean(zmax + np.log(np.exp(Z - zmax).sum(axis=0)) - (T * Z).sum(axis=0))
+    else:
+        loss = np.mean(0.5 * ((Z - T) ** 2).sum(axis=0))
+    learnable = sol.weights[:-1] if p.classifier_fixed else sol.weights
+    pen = sum(0.5 * lam * np.sum(W * W) for lam, W in zip(p.lambda_W, learnable)) + 0.5 * p.lambda_H * np.sum(
+        sol.features ** 2) + (0.5 * p.lambda_b * np.sum(sol.bias ** 2) if p.bias == "regularized" else 0.0)
+    assert loss + pen == pytest.approx(sol.objective, rel=1e-12)  # rounding of a few hundred float64 operations

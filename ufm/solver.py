@@ -349,7 +349,8 @@ def finish_run(program: Program, run: Run, options: SolverOptions, check: bool, 
         if new is run:
             break
         run, curv = second_order_step(program, new, options, polish, seed)
-    curv = nonlinear.second_order_record(program.problem, program.full(run.params), curv)  # kinks: no verdict
+    if not program.problem.linear:  # kinks of the activation: no Hessian verdict there
+        curv = nonlinear.second_order_record(program.problem, program.full(run.params), curv)
     if curv is not None and curv.verdict(SADDLE_RTOL) == "saddle":
         run = run.with_status(Status.SADDLE)
     return run, curv, escapes
