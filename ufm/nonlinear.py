@@ -36,7 +36,7 @@ import numpy as np
 from ufm import forward
 from ufm import objective as obj
 from ufm.errors import ProblemError
-from ufm.loop import LoopOptions, best_run, distinct_values, minimize
+from ufm.loop import LoopOptions, distinct_values, minimize_starts
 
 #: a pre-activation within this fraction of its layer's largest |pre-activation| counts as at the kink of ReLU:
 #: far above the float64 rounding of a converged point (~1e-12 relative at gtol 1e-11) and far below the
@@ -137,12 +137,7 @@ def search(problem, *, restarts: int = 8, seed: int = 0, loop: LoopOptions = Loo
     starts = search_starts(problem, restarts, seed)
     f = obj.objective_of(problem)
     data = obj.problem_data(problem, jnp.float64)
-    runs = []
-    for i, (name, x0) in enumerate(starts):
-        runs.append((name, minimize(f, x0, data, loop, max_iter=max_iter, gtol=gtol)))
-        if progress is not None:
-            progress(i + 1, len(starts), runs[-1][1].objective)
-    best = best_run([run for _, run in runs])
+    runs, best = minimize_starts(f, starts, data, loop, max_iter=max_iter, gtol=gtol, progress=progress)
     name, run = runs[best]
     return SearchResult(run.params, run.objective, name, runs)
 

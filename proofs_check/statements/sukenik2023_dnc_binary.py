@@ -39,8 +39,8 @@ def check(case, seed):
                           errors, counterexample={"parameters": p.to_dict(), "predicted_objective": f_pred,
                                                   "found_objective": best.objective, "found_geometry": geometry(best)})
     if not best.status.acceptable or errors["objective_rel_err"] > OBJ_RTOL:
-        return CaseResult(case.name, "inconclusive", f"DNC value {f_pred:.15g} not reached (best {best.objective:.15g}, "
-                                                     f"{best.status})", errors)
+        return CaseResult(case.name, "inconclusive",
+                          f"DNC value {f_pred:.15g} not reached (best {best.objective:.15g}, {best.status})", errors)
     if pred["rho"] == 0:
         return CaseResult(case.name, "holds", f"objective {best.objective:.15g} = 1/2: the zero solution", errors)
     layers = best.metrics()["per_layer"]
