@@ -12,9 +12,10 @@ provably optimal for the deep unconstrained features model", arXiv 2305.13165; S
   on them), every hidden layer a multiple of the identity, W_M = c [I_K 0];
 - ``dnc-centred``: the same with centred first-layer means a (e_k - 1/K sum_j e_j) (a simplex ETF; antipodal
   for K = 2), whose ReLU images are non-negative and of rank K;
-- ``lowrank-r`` (r = 1..K-1): class means in an r-dimensional subspace (random directions), a first layer
-  whose rows point at the class means (the ReLU lifts rank r to up to K), rank-r hidden layers: the low-rank
-  family of Sukenik et al. 2024 and Garrod & Keating 2024;
+- ``lowrank-r`` (r = 1..K-1, at most ``MAX_LOWRANK_STARTS`` ranks spread over that range): class means in an r-dimensional subspace (random directions), a first layer
+  whose rows point at the class means (the ReLU lifts rank r to up to K), later hidden layers a non-negative
+  rank-r matrix plus half the identity: starts near the low-rank family of Sukenik et al. 2024 and Garrod &
+  Keating 2024;
 - ``random``: i.i.d. Gaussian starts at a few scales.
 
 Every start is minimised by the loop of ``ufm.loop``; small seeded noise is added to the structured starts so
@@ -42,6 +43,8 @@ from ufm.loop import LoopOptions, distinct_values, minimize_starts
 #: far above the float64 rounding of a converged point (~1e-12 relative at gtol 1e-11) and far below the
 #: pre-activations of a unit that is genuinely on or off (order 1 relative)
 KINK_RTOL = 1e-6
+#: at most this many ``lowrank-r`` starts, ranks spread over 1..K-1 (each is a full solve)
+MAX_LOWRANK_STARTS = 6
 #: the scale of the noise added to structured starts (relative to their entries)
 START_NOISE = 1e-3
 
@@ -92,7 +95,8 @@ def search_starts(problem, restarts: int, seed: int) -> list:
         starts.append((f"dnc x{s:.2g}", _pack(problem, hidden + [last], _features(problem, s * E), rng)))
         C = _embed(np.eye(k) - np.ones((k, k)) / k, d, K) * K / max(K - 1, 1)  # centred means (first k classes)
         starts.append((f"dnc-centred x{s:.2g}", _pack(problem, hidden + [last], _features(problem, s * C), rng)))
-    for r in range(1, K):
+    ranks = sorted({int(round(r)) for r in np.linspace(1, K - 1, min(K - 1, MAX_LOWRANK_STARTS))} if K > 1 else set())
+    for r in ranks:
         if r > d:
             break
         s = _scales(problem)[1]

@@ -13,7 +13,8 @@ returns a :class:`ufm.solution.Solution` holding the best run and every run's re
 2. **Global search** (``search="auto"``: deep models, M > 1, and one-layer models with d < K, when the master
    reduction applies): the reduced-problem search of ``ufm.reduced`` (structured and random starts); its best
    point is polished and counted as one more run. Random restarts alone often stop at the simplex-ETF value
-   of deep CE, which is not optimal (Garrod & Keating 2024).
+   of deep CE, which is not optimal (Garrod & Keating 2024). Non-linear (ReLU) models get the search of ``ufm.nonlinear``
+   instead (deep-neural-collapse, low-rank and random starts in full coordinates; docs/theory.md section 15).
 3. **Second-order check** (``second_order="auto"``: problems of at most :data:`SECOND_ORDER_MAX_PARAMS`
    parameters in the solved coordinates): Lanczos on Hessian-vector products at the end of every run that
    converged or stalled (``ufm.curvature``). At a saddle the run continues from a step along the direction of
@@ -187,7 +188,8 @@ def use_search(problem: Problem, options: SolverOptions, init) -> bool:
     """``search="auto"``: deep models and one-layer models with d < K (where random starts are not enough),
     whenever a search applies (:func:`search_applicable`), no start was given and K <=
     :data:`SEARCH_MAX_CLASSES` (``search="always"`` runs it up to ``ufm.reduced.MAX_CLASSES`` classes and
-    refuses beyond, naming why). Non-linear models always get it (structured DNC and low-rank starts)."""
+    refuses beyond, naming why). Non-linear models get it at every depth (``ufm.nonlinear``: structured DNC and
+    low-rank starts)."""
     if options.search == "never":
         return False
     ok, why = search_applicable(problem)
