@@ -43,14 +43,17 @@ def dnc_per_layer(solutions: Sequence, labels: Optional[Sequence[str]] = None, *
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), layout="constrained", squeeze=False)
     curves = [layer_curves(s, keys) for s in solutions]
     for ax, key in zip(axes[0], keys):
+        floored = False
         for curve, label in zip(curves, labels):
             y = np.asarray(curve[key], float)
             m = np.arange(1, y.size + 1)
+            floored |= bool(log and np.any(y < floor))
             ax.plot(m, np.maximum(y, floor) if log else y, "o-", label=label)
         if log:
             ax.set_yscale("log")
         ax.set_xlabel("layer m (features entering W_m)")
-        ax.set_title(NAMES.get(key, key), fontsize=9)
+        ax.set_title(NAMES.get(key, key) + (f"\n(values below {floor:g} drawn at {floor:g})" if floored else ""),
+                     fontsize=9)
         ax.set_xticks(range(1, max(len(c[key]) for c in curves) + 1))
     axes[0][0].legend(fontsize=8)
     if suptitle:
