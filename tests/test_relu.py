@@ -157,6 +157,11 @@ def test_every_linear_only_path_refuses_relu_with_a_reason():
             assert not ok and why, name
     with pytest.raises(ProblemError, match="non-linear search does not apply"):
         nonlinear.search(lin)
+    # the streamed evaluation multiplies by the product W_M..W_1: linear layers only, whatever the size
+    assert obj.streams_at("ce", True, 2 ** 12, 2 ** 12) and not obj.streams_at("ce", True, 2 ** 12, 2 ** 12, "relu")
+    from proofs_check.core import predicted_point
+
+    assert predicted_point(p, {"logits": np.eye(3)}) is None  # no lifted point through the master reduction
 
 
 def test_rebalancing_is_not_applied_to_relu():
@@ -204,6 +209,12 @@ def test_dnc_point_metrics_per_layer_post_activation():
     for layer in m["per_layer"]:  # collapsed, orthogonal, rank K at every layer (exact construction: 1e-12)
         assert layer["nc1"] < 1e-12 and layer["nc2_orthogonal"] < 1e-12 and layer["rank"] == 3
     assert np.allclose(sol.mean_logits, 0.8 ** 4 * np.eye(3), atol=1e-12)  # 3 layers and the features
+    from ufm.plot.layers import dnc_per_layer, layer_curves
+
+    assert layer_curves(sol, ["rank"]) == {"rank": [3.0, 3.0, 3.0]}
+    assert len(dnc_per_layer([sol], keys=("nc1", "rank")).axes) == 2
+    with pytest.raises(ProblemError, match="not a per-layer metric"):
+        layer_curves(sol, ["nc3"])
 
 
 def test_certify_relu_refuses_the_convex_certificate_and_searches():
