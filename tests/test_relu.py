@@ -227,10 +227,13 @@ def test_certify_relu_refuses_the_convex_certificate_and_searches():
 
 # ----------------------------------------------------------------------------- CLI and sweep spec
 def test_cli_activation_flags(capsys):
-    assert main(["solve", "-K", "3", "-n", "1", "-d", "3", "-M", "2", "--loss", "mse", "--activation", "relu",
-                 "--json", "-q", "--no-predictions", "--restarts", "1", "--search", "never"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["problem"]["activation"] == "relu"
+    from ufm.cli import build_parser
+    from ufm.cli._solve import problem_from_args
+
+    args = build_parser().parse_args(["solve", "-K", "3", "-n", "1", "-d", "3", "-M", "2", "--activation", "relu",
+                                      "--activate-features"])
+    p = problem_from_args(args)
+    assert p.activation == "relu" and p.activate_features
     assert main(["solve", "-K", "3", "-n", "1", "-d", "3", "--activation", "relu", "-q"]) == 2
     assert "invalid --activation" in capsys.readouterr().err
     assert main(["solve", "-K", "3", "-n", "1", "-d", "3", "-M", "2", "--activate-features", "-q"]) == 2
