@@ -357,7 +357,8 @@ def load_init(args):
     if not (typed & set(PROBLEM_DESTS)) and not mixup_typed:
         return saved, saved.problem
     want = _problem_with_flags(args, saved.problem, typed)
-    have, given = saved.problem.to_dict(), want.to_dict()
+    layer_kind = {"activation": "linear", "activate_features": False}  # left out of a linear problem's dict
+    have, given = {**layer_kind, **saved.problem.to_dict()}, {**layer_kind, **want.to_dict()}
     for key in have:
         if have[key] != given.get(key):
             raise FlagError("--init", f"{args.init} holds a solution of another problem: {key} is {have[key]!r} "
