@@ -821,6 +821,89 @@ print(f"claim holds: b* = n/N to {max(c.errors['bias_err'] for c in bias_result.
 """),
 ]
 
+# ============================================================================================== 07
+RELU = [
+    md(r"""
+# 7. Deep ReLU UFM: deep neural collapse, and the low-rank trap
+
+**Claim.** In the deep ReLU UFM (MSE, bias-free, balanced; ReLU after every hidden layer, docs/theory.md
+section 15), with lambda_W = lambda_H = 3e-3:
+
+- for K = 2 classes (n = 2 samples each, d = 2, M = 3 layers) the solver's optimum has the deep-neural-collapse
+  (DNC) value to **1e-8** relative, and is DNC at every layer: NC1 <= **1e-9** and orthogonal post-ReLU class
+  means (distance <= **1e-6**) at every hidden layer (Sukenik, Mondelli & Lampert 2023);
+- for K = 4 classes (n = 1, d = 4) the optimum found has the DNC value at depth M = 3, but at M = 4 it is
+  **below** the DNC value by more than **1e-3** relative, with class means of effective rank < K at some layer
+  (smallest / largest singular value < **1e-2**): the low-rank trap of Sukenik, Lampert & Mondelli 2024
+  -- DNC is a critical point there, not the optimum.
+
+The last cell asserts exactly this. Runtime: about 15 s on 2 CPU cores (mostly compilation).
+"""),
+    code(FIRST),
+    code("""
+from ufm import Problem, solve
+from ufm.plot.layers import dnc_per_layer
+from ufm.theory import sukenik2023
+
+relu = dict(loss="mse", activation="relu", lambda_W=3e-3, lambda_H=3e-3)
+"""),
+    md("""
+## Binary classification: DNC at every layer
+
+`solve` runs its random start and the non-linear global search (`ufm.nonlinear`: DNC, low-rank and random starts).
+The DNC value is that of the deep linear model's optimum (docs/theory.md section 15).
+"""),
+    code("""
+binary = solve(Problem.balanced(2, 2, 2, depth=3, **relu), search_restarts=0)  # the structured starts only
+dnc_binary = sukenik2023.dnc_value(binary.problem)["objective"]
+print(binary.summary())
+print("DNC value", dnc_binary)
+"""),
+    md("""
+## Four classes: DNC against depth
+
+The same problem with K = 4 at depths 3 and 4 (`examples/sweeps/relu_deep_collapse.toml` sweeps depth x lambda). `second_order` says `non-smooth point` where pre-activations sit at
+the ReLU kink (there is no Hessian there: no minimum / saddle verdict is claimed).
+"""),
+    code("""
+# random starts of the search besides its structured ones: the low-rank point at M = 4 is found by the third
+random_starts = {3: 0, 4: 3}
+deep = {M: solve(Problem.balanced(4, 1, 4, depth=M, **relu), search_restarts=random_starts[M]) for M in (3, 4)}
+for M, sol in deep.items():
+    dnc = sukenik2023.dnc_value(sol.problem)["objective"]
+    print(f"M = {M}: objective {sol.objective:.12g}, DNC value {dnc:.12g}, gap {(dnc - sol.objective) / dnc:.2e}, "
+          f"second order: {sol.second_order['verdict']}")
+"""),
+    md("""
+## Per-layer metrics
+
+Layer m is the (post-activation) features entering W_m. DNC: NC1 = 0, orthogonal class means and singular ratio 1
+at every layer. At M = 4 the class means of the first layers lose a dimension (singular ratio -> 0).
+"""),
+    code("""
+fig_layers = dnc_per_layer([binary, *deep.values()], ["K = 2, M = 3", *(f"K = 4, M = {M}" for M in deep)],
+                           suptitle="deep ReLU UFM: DNC per layer, and the low-rank trap at M = 4")
+""", export="relu_dnc_layers=fig_layers"),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+OBJ_RTOL, NC1_TOL, ORTH_TOL, GAP_MIN, RANK_RTOL = 1e-8, 1e-9, 1e-6, 1e-3, 1e-2
+assert abs(binary.objective - dnc_binary) <= OBJ_RTOL * dnc_binary
+layers = binary.metrics()["per_layer"]
+assert max(l["nc1"] for l in layers) <= NC1_TOL and max(l["nc2_orthogonal"] for l in layers[1:]) <= ORTH_TOL
+gaps = {M: (sukenik2023.dnc_value(s.problem)["objective"] - s.objective) / sukenik2023.dnc_value(s.problem)["objective"]
+        for M, s in deep.items()}
+assert abs(gaps[3]) <= OBJ_RTOL, gaps
+assert gaps[4] > GAP_MIN, gaps
+ratios = [l["singular_ratio"] for l in deep[4].metrics()["per_layer"]]
+assert min(ratios) < RANK_RTOL, ratios
+print(f"claim holds: K = 2 is DNC at every layer; K = 4 is DNC at M = 3 and {gaps[4]:.2%} below DNC at M = 4 "
+      f"(smallest singular ratio {min(ratios):.1e})")
+"""),
+]
+
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_imbalance_minority_collapse.ipynb": MINORITY,
@@ -828,6 +911,7 @@ NOTEBOOKS = {
     "04_mixup.ipynb": MIXUP,
     "05_sweep_phase_diagram.ipynb": SWEEP,
     "06_your_own_theorem.ipynb": OWN,
+    "07_relu_deep_collapse.ipynb": RELU,
 }
 
 

@@ -160,13 +160,12 @@ def run_statement(stmt: Statement, *, full: bool = False, seed: int = 0, progres
 
 # ----------------------------------------------------------------------------- searching for the optimum
 def search_best(problem, *, restarts: int = 4, seed: int = 0, starts=(), search: bool = True):
-    """The lowest-objective solution the project can find: ``restarts`` random starts, the reduced-problem
-    global search (when applicable and ``search``), and each of ``starts`` (parameter pytrees, e.g. the
+    """The lowest-objective solution the project can find: ``restarts`` random starts, the global search
+    (when applicable and ``search``: the reduced problem's, or ``ufm.nonlinear``'s for ReLU models), and each of ``starts`` (parameter pytrees, e.g. the
     predicted point) polished. Returns (best Solution, list of every candidate Solution)."""
-    from ufm.reduced import applicable
-    from ufm.solver import solve
+    from ufm.solver import search_applicable, solve
 
-    mode = "always" if search and applicable(problem)[0] else "never"
+    mode = "always" if search and search_applicable(problem)[0] else "never"
     cands = [solve(problem, restarts=restarts, seed=seed, search=mode)]
     for x0 in starts:
         cands.append(solve(problem, init=x0, search="never"))

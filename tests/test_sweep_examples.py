@@ -27,14 +27,26 @@ def _check_clean(df, spec):
     assert "WARNING" not in text, text
     assert stats["invalid_points"] == 0 and stats["failed_rows"] == 0, text
     assert len(stats["best"]) == stats["points"], text
+    from ufm.theory import PREDICTIONS
+
     for name in spec.predictions:
         assert stats["predictions"][name]["applies"] >= 1, text
+        if PREDICTIONS[name].upper_bound:  # a family's value (DNC): the best rows are at or below it
+            best = stats["best"]
+            gap = (best["objective"] - best[f"pred_{name}_objective"]).to_numpy(float)
+            assert np.nanmax(gap / best[f"pred_{name}_objective"].to_numpy(float)) < 1e-8, text
+            continue
         err = stats["best"][f"pred_{name}_objective_rel_err"].to_numpy(float)
         assert np.nanmax(err) < 1e-8, text
     return text
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+#: examples whose corner points take more than a few seconds (the ReLU search: ~12 s): -m slow
+SLOW_CORNERS = {"relu_deep_collapse"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_CORNERS else p
+                                  for p in EXAMPLES], ids=lambda p: p.stem)
 def test_example_runs_clean_on_its_corner_points(path, tmp_path):
     spec = load_spec(path)
     shrunk = dataclasses.replace(spec, axes={k: [v[0], v[-1]] if len(v) > 1 else v for k, v in spec.axes.items()})

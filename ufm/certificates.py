@@ -11,7 +11,12 @@
    and random starts on the K-column problem. ``search-agreed`` when it finds nothing lower than the solution
    (within rtol), with how many of its starts reached the best value.
 3. **Second-order check** (``ufm.curvature``): Lanczos on Hessian-vector products modulo the rotation (and
-   bias-shift) symmetries: ``minimum`` / ``degenerate`` / ``saddle``.
+   bias-shift) symmetries: ``minimum`` / ``degenerate`` / ``saddle``; ``non-smooth point`` (no verdict) where a
+   ReLU model's pre-activations sit at the kink (``ufm.nonlinear.kinks``).
+
+Non-linear (ReLU) models: the convex certificate and the reduced search refuse (``requires(linear=True)``),
+with the reason in the evidence; the search of ``ufm.nonlinear`` (DNC, low-rank and random starts) gives
+``search-agreed`` at best -- never ``certified``.
 
 Levels, strongest first: ``certified`` (1, and no saddle), ``search-agreed`` (2, and no saddle),
 ``local-minimum`` (3 only), ``none``. A point whose second-order check says ``saddle`` is never certified at
@@ -25,11 +30,11 @@ from typing import Optional
 
 import numpy as np
 
-from ufm import convex, curvature, reduced
+from ufm import convex, curvature, nonlinear, reduced
 from ufm import objective as obj
 from ufm.loop import F_FLOOR, same_value
 from ufm.solution import Solution
-from ufm.solver import Program, SolverOptions, solve
+from ufm.solver import Program, SolverOptions, search_applicable, solve
 
 #: relative tolerance under which a gap certifies the optimum and two objective values are equal
 CERT_RTOL = 1e-8
@@ -53,6 +58,12 @@ def second_order_at(problem, params: dict, *, reduced: bool = False, steps: int 
     """The second-order verdict of ``ufm.curvature`` for ``problem`` at parameters ``params`` (full, or
     class-reduced with ``reduced=True``): minimum / degenerate / saddle modulo the exact symmetries."""
     program = Program.of(problem, reduced)
+    if not problem.linear:
+        kinks = nonlinear.kinks(problem, program.full(params))
+        if kinks["count"]:  # no Hessian at a kink: no verdict rather than a wrong one
+            return {"verdict": "non-smooth point", "kinks": kinks, "min_eigenvalue": float("nan"),
+                    "max_eigenvalue": float("nan"),
+                    "why": "pre-activations at the kink of the activation: the Hessian does not exist there"}
     return curvature.second_order(problem, program.f, params, program.data, steps=steps, seed=seed, rtol=rtol)
 
 
@@ -101,9 +112,24 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
         evidence.append(cert["why_not_certified"])
     if search is None:  # the next level of evidence wherever the convex certificate does not settle it
         search = problem.depth > 1 or problem.d < problem.K or not cert["certified"]
-    search_ok, search_why = reduced.applicable(problem)
+    search_ok, search_why = search_applicable(problem)
     agreed = False
-    if search and search_ok:
+    if search and search_ok and not problem.linear:
+        found = nonlinear.search(problem, restarts=search_restarts, seed=seed, loop=options.loop,
+                                 max_iter=options.max_iter, gtol=options.gtol)
+        polished = solve(problem, options, init=found.params)
+        reached = sum(1 for _, run in found.runs if same_value(run.objective, found.objective, rtol))
+        cert["search"] = {**found.summary(), "polished_objective": polished.objective,
+                          "starts_reaching_best": reached}
+        if polished.objective < solution.objective - tolerance(solution.objective, rtol):
+            cert["improved_by"] = {"step": "non-linear search", "from": solution.objective,
+                                   "to": polished.objective}
+            solution = _keep_runs(polished, solution)
+        agreed = polished.objective >= solution.objective - tolerance(solution.objective, rtol)
+        evidence.append(f"non-linear global search (DNC, low-rank and random starts): {len(found.runs)} starts, "
+                        f"{reached} reached the best value {found.objective:.15g}; nothing lower than the solution"
+                        if agreed else "non-linear global search found a lower point")
+    elif search and search_ok:
         found = reduced.reduced_search(problem, restarts=search_restarts, seed=seed, loop=options.loop,
                                        max_iter=options.max_iter, gtol=options.gtol)
         polished = solve(problem, options, init=obj.lift(problem, found.params))
@@ -124,9 +150,13 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
     if hessian:
         cert["second_order"] = second_order(solution, seed=seed)
         verdict = cert["second_order"]["verdict"]
-        evidence.append(f"second order: {verdict} (Hessian eigenvalues in "
-                        f"[{cert['second_order']['min_eigenvalue']:.3e}, "
-                        f"{cert['second_order']['max_eigenvalue']:.3e}] modulo symmetries)")
+        if verdict == "non-smooth point":
+            evidence.append(f"second order: non-smooth point ({cert['second_order']['kinks']['count']} "
+                            "pre-activations at the ReLU kink: no Hessian, no verdict)")
+        else:
+            evidence.append(f"second order: {verdict} (Hessian eigenvalues in "
+                            f"[{cert['second_order']['min_eigenvalue']:.3e}, "
+                            f"{cert['second_order']['max_eigenvalue']:.3e}] modulo symmetries)")
     if verdict == "saddle":
         cert["certified"] = False
         level = "saddle"

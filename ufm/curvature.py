@@ -8,7 +8,9 @@ non-negative one means "no negative curvature found in k steps", which is what t
 
 Exact symmetries give exact zero eigenvalues at every stationary point and would make every minimum look
 degenerate: :func:`symmetry_basis` spans their tangents -- rotations Q of every hidden space
-(W_{m+1} -> W_{m+1} Q^T, W_m -> Q W_m, H -> Q H for the feature space) and, for a shift-invariant loss
+(W_{m+1} -> W_{m+1} Q^T, W_m -> Q W_m, H -> Q H for the feature space; with a ReLU only the free features'
+space, unless they are activated too: a rotation does not commute with the activation) and, for a
+shift-invariant loss
 (``ufm.losses.Loss.shift_invariant``) with a free bias, b -> b + t 1 -- and :func:`second_order` works on
 their orthogonal complement.
 
@@ -142,6 +144,8 @@ def symmetry_basis(problem, params: dict) -> np.ndarray:
     d = H.shape[0]
     vecs = []
     spaces = problem.depth if not problem.classifier_fixed else problem.depth - 1
+    if not problem.linear:  # rotations commute with no activation: only the free features' space (before W_1)
+        spaces = min(spaces, 0 if problem.activate_features else 1)
     zeros = jax.tree_util.tree_map(np.zeros_like, params)
     for m in range(spaces):  # hidden space m: input of layer m + 1 (0: the features)
         for i in range(d):

@@ -53,12 +53,15 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
              min_depth: Optional[int] = None, bias: Union[str, Sequence[str], None] = None,
              linear: bool = True, learnable_classifier: Optional[bool] = None, one_hot: Optional[bool] = None,
              balanced: Optional[bool] = None, d_min: Union[str, int, None] = None,
-             equal_decay: Optional[bool] = None, extra: Optional[Callable] = None) -> Hypothesis:
+             equal_decay: Optional[bool] = None, extra: Optional[Callable] = None,
+             activation: Optional[str] = None, activate_features: Optional[bool] = None) -> Hypothesis:
     """A conjunction of the usual hypotheses (each ``None`` means "no condition"):
 
     - ``loss``: a loss name or names; ``depth`` / ``min_depth``: M == depth / M >= min_depth;
     - ``bias``: a bias mode or modes;
-    - ``linear``: every layer linear (the theory of the linear UFM; activations will fail it);
+    - ``linear``: every layer linear (the theory of the linear UFM; activations will fail it); a non-linear
+      ``activation`` (e.g. ``"relu"``) replaces this condition by "the layers use that activation";
+    - ``activate_features``: the activation is (True) or is not (False) applied to the free features;
     - ``learnable_classifier``: the last layer is learnable (True) or fixed (False);
     - ``one_hot``: plain one-hot class targets (no sample design such as mixup);
     - ``balanced``: every class has the same count;
@@ -79,8 +82,15 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
         modes = (bias,) if isinstance(bias, str) else tuple(bias)
         conds.append((lambda p: p.bias in modes,
                       f"needs bias {modes[0]!r}" if len(modes) == 1 else f"needs bias in {list(modes)}"))
-    if linear:
+    if activation is not None and activation != "linear":
+        conds.append((lambda p: getattr(p, "activation", "linear") == activation,
+                      f"needs {activation} layers (activation={activation!r})"))
+    elif linear:
         conds.append((lambda p: getattr(p, "activation", "linear") == "linear", "needs linear layers"))
+    if activate_features is not None:
+        conds.append((lambda p: getattr(p, "activate_features", False) == activate_features,
+                      "needs the activation on the free features" if activate_features else
+                      "needs linear free features (no activation on them)"))
     if learnable_classifier is not None:
         conds.append((lambda p: p.classifier_fixed != learnable_classifier,
                       "needs a learnable classifier" if learnable_classifier else "needs a fixed classifier"))

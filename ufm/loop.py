@@ -337,6 +337,18 @@ def minimize(f, x0, data, opts: LoopOptions, *, max_iter: int, gtol: float, dtyp
     return to_run(*executable(compiled_run(f, opts), ("run", f, opts), *args)(*args))
 
 
+def minimize_starts(f, starts, data, opts: LoopOptions, *, max_iter: int, gtol: float, progress=None) -> tuple:
+    """:func:`minimize` from every ``(name, x0)`` of ``starts``: returns ``(runs, best)`` with ``runs`` =
+    [(name, Run)] in order and ``best`` the index of :func:`best_run`; ``progress(done, total, objective)`` after
+    each start (the global searches of ``ufm.reduced`` and ``ufm.nonlinear``)."""
+    runs = []
+    for i, (name, x0) in enumerate(starts):
+        runs.append((name, minimize(f, x0, data, opts, max_iter=max_iter, gtol=gtol)))
+        if progress is not None:
+            progress(i + 1, len(starts), runs[-1][1].objective)
+    return runs, best_run([run for _, run in runs])
+
+
 class Trace(NamedTuple):
     """A run with its history: ``run`` (:class:`Run`), and ``values[k]``, ``grad_norms[k]``,
     ``stationarity[k]`` of iterate k (k = 0: the start) and ``kept`` = [(iteration, params), ...]."""

@@ -483,12 +483,38 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
     return out
 
 
+def dnc_metrics(H, labels, K: int, *, mean: str = "weighted", ddof: int = 0, weights=None) -> dict:
+    """Deep-neural-collapse metrics of the features entering one layer of a non-linear model (Sukenik, Mondelli
+    & Lampert 2023, arXiv 2305.13165, DNC1-DNC2): ``nc1``, ``cdnv``, ``nc2_equinorm_means``,
+    ``nc2_equiangular``, ``nc2_etf_means`` (centred means) and, for post-ReLU features whose DNC2 is an
+    orthogonal frame of the uncentred means, ``nc2_orthogonal`` = || G / mean(diag G) - I ||_F / sqrt(K) with
+    G = Mbar^T Mbar (0 for orthogonal equinorm means), and ``rank`` (numerical rank of the class means, singular
+    values above 1e-6 times the largest: the low-rank trap of Sukenik et al. 2024 has rank < K) and
+    ``singular_ratio`` (smallest over largest singular value of the class means: 1 for DNC, -> 0 at a low-rank
+    point; at ReLU kinks L-BFGS stalls with it still ~1e-4, so read it on a log scale)."""
+    means, _, centred, _, _ = class_statistics(H, labels, K=K, mean=mean, weights=weights)
+    G = means.T @ means
+    scale = float(np.mean(np.diag(G)))
+    s = np.linalg.svd(means, compute_uv=False) if np.all(np.isfinite(means)) else np.array([np.nan])
+    return {"nc1": nc1(H, labels, mean=mean, weights=weights), "cdnv": cdnv(H, labels, weights=weights),
+            "nc2_equinorm_means": equinorm(centred, ddof), "nc2_equiangular": equiangularity(centred, ddof),
+            "nc2_etf_means": nc2_etf(centred),
+            "nc2_orthogonal": _div(float(np.linalg.norm(G / scale - np.eye(K))), np.sqrt(K)) if scale > 0
+            else float("nan"),
+            "rank": int(np.sum(s > 1e-6 * s[0])) if s.size and np.isfinite(s[0]) and s[0] > 0 else 0,
+            "singular_ratio": _div(float(s[-1]), float(s[0])) if s.size and s[0] > 0 else float("nan")}
+
+
 def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, per_layer: bool = True,
                      ddof: int = 0) -> dict:
     """Metrics of a :class:`ufm.solution.Solution`: those of the features against the product classifier
     W_M..W_1 (with the bias), and for depth M > 1 under ``"per_layer"`` one dict per layer m = 1..M: the
     features entering layer m, W_{m-1}..W_1 H, against the classifier W_M..W_m (deep neural collapse,
-    Dang et al. 2023). ``mean`` and ``ddof`` as in :func:`nc_metrics`, passed to every layer."""
+    Dang et al. 2023). ``mean`` and ``ddof`` as in :func:`nc_metrics`, passed to every layer.
+
+    Non-linear (ReLU) models: the top level is :func:`nc_metrics` of the features entering the classifier
+    (post-activation) against W_M, plus :func:`dnc_metrics`; ``per_layer`` holds :func:`dnc_metrics` of the
+    (post-activation) features entering every layer m = 1..M (the DNC metrics of Sukenik et al. 2023, 2024)."""
     with np.errstate(all="ignore"):  # undefined quantities are nan by design (module docstring), not warnings
         return _solution_metrics(solution, mean, predicted_gram, per_layer, ddof)
 
@@ -515,6 +541,16 @@ def _solution_metrics(solution, mean, predicted_gram, per_layer, ddof) -> dict:
         H = solution.features
     else:  # collapsed: the class means, weighted by counts
         H, labels, weights = solution.class_means, np.arange(K), np.asarray(solution.problem.counts, float)
+    p = solution.problem
+    if not p.linear:
+        feats = forward.layer_inputs(solution.weights, H, p.activation, p.activate_features)
+        out = nc_metrics(feats[-1], labels, solution.weights[-1], solution.bias, mean=mean,
+                         predicted_gram=predicted_gram, ddof=ddof, weights=weights)
+        out.update({k: v for k, v in dnc_metrics(feats[-1], labels, K, mean=mean, ddof=ddof, weights=weights).items()
+                    if k not in out})
+        if per_layer:
+            out["per_layer"] = [dnc_metrics(H_m, labels, K, mean=mean, ddof=ddof, weights=weights) for H_m in feats]
+        return out
     out = nc_metrics(H, labels, solution.product, solution.bias, mean=mean, predicted_gram=predicted_gram, ddof=ddof,
                      weights=weights)
     if per_layer and len(solution.weights) > 1:

@@ -8,9 +8,10 @@ Parameters are a dict pytree::
 
 and the data a dict of arrays: ``lambda_W`` (learnable layers), ``lambda_H``, ``lambda_b``, ``targets``
 (K x C), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when it is fixed. Shapes, the loss
-and the bias mode are static, so one compilation serves every lambda (and, reduced, every class count)::
+the bias mode and the layer kind (``ufm.forward``) are static, so one compilation serves every lambda (and,
+reduced, every class count)::
 
-    f = sum_c weights_c loss(W_M..W_1 (scale_c h_c) + b, t_c) + sum_m lambda_W[m]/2 ||W_m||^2
+    f = sum_c weights_c loss(W_M s(..s(W_1 (scale_c h_c))) + b, t_c) + sum_m lambda_W[m]/2 ||W_m||^2
         + lambda_H/2 ||H||^2 + lambda_b/2 ||b||^2        (bias "free": no lambda_b term; "none": b = 0)
 
 **Full problem** (``reduce=False``): one column per sample, C = N, weights 1/N, scale 1: the canonical
@@ -88,9 +89,10 @@ def layers(params: dict, data: dict) -> list:
     return Ws
 
 
-def logits(params: dict, data: dict) -> jax.Array:
-    """Z (K x C) of the forward model at the (scaled) feature columns."""
-    return forward.logits(layers(params, data), params["H"] * data["scale"][None, :], params.get("b"))
+def logits(params: dict, data: dict, activation: str = "linear", activate_features: bool = False) -> jax.Array:
+    """Z (K x C) of the forward model (``ufm.forward``, with its layer kind) at the (scaled) feature columns."""
+    return forward.logits(layers(params, data), params["H"] * data["scale"][None, :], params.get("b"),
+                          activation, activate_features)
 
 
 #: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks
@@ -126,28 +128,34 @@ def streamed_loss(per_label, params: dict, data: dict):
 
 
 @functools.lru_cache(maxsize=None)
-def make_objective(loss: str, bias: str):
-    """The objective ``f(params, data) -> scalar`` for a loss name and a bias mode (module docstring).
-    Cached: the same function object (and so the same compilation) for the same loss and bias. Data with
-    integer ``labels`` instead of ``targets`` (:func:`problem_data`, many classes) is evaluated in column
-    blocks (:func:`streamed_loss`)."""
+def make_objective(loss: str, bias: str, activation: str = "linear", activate_features: bool = False):
+    """The objective ``f(params, data) -> scalar`` for a loss name, a bias mode and a layer kind (module
+    docstring; ``ufm.forward``). Cached: the same function object (and so the same compilation) for the same
+    loss, bias and layer kind. Data with integer ``labels`` instead of ``targets`` (:func:`problem_data`, many
+    classes, linear layers) is evaluated in column blocks (:func:`streamed_loss`)."""
     loss_obj = losses.get(loss)
 
     def f(params, data):
         if "labels" in data:
             value = streamed_loss(loss_obj.per_label, params, data)
         else:
-            value = loss_obj.weighted(logits(params, data), data["targets"], data["weights"])
+            value = loss_obj.weighted(logits(params, data, activation, activate_features), data["targets"],
+                                      data["weights"])
         return value + penalty(params, data, bias)
 
     return f
 
 
+def objective_of(problem):
+    """:func:`make_objective` for ``problem``'s loss, bias and layer kind."""
+    return make_objective(problem.loss, problem.bias, problem.activation, problem.activate_features)
+
+
 @functools.lru_cache(maxsize=None)
-def value_fn(loss: str, bias: str):
+def value_fn(loss: str, bias: str, activation: str = "linear", activate_features: bool = False):
     """:func:`make_objective` compiled (``jax.jit``): the objective at one point, for code outside the loop
     (evaluated op by op, each primitive compiles on its own)."""
-    return jax.jit(make_objective(loss, bias))
+    return jax.jit(make_objective(loss, bias, activation, activate_features))
 
 
 def _lambda_W_learnable(problem) -> np.ndarray:
@@ -166,7 +174,7 @@ def streams(problem, reduce: bool) -> bool:
     """Whether the objective of ``problem`` is evaluated in column blocks (:func:`streamed_loss`)
     (:func:`streams_at`)."""
     return streams_at(problem.loss, problem.samples is None, problem.K, columns(problem, reduce),
-                      getattr(problem, "activation", "linear"))
+                      problem.activation)
 
 
 def problem_data(problem, dtype=None, *, reduce: bool = False, stream: Optional[bool] = None) -> dict:
@@ -309,4 +317,5 @@ def check_params(problem, params, *, reduce: bool = False, field: str = "init") 
 def evaluate(problem, weights: Sequence, features, bias: Optional[np.ndarray] = None) -> float:
     """The canonical objective of ``problem`` at explicit parameters (float64 when x64 is on)."""
     params = params_from_arrays(problem, weights, features, bias)
-    return float(value_fn(problem.loss, problem.bias)(params, problem_data(problem)))
+    return float(value_fn(problem.loss, problem.bias, problem.activation, problem.activate_features)(
+        params, problem_data(problem)))

@@ -31,6 +31,8 @@ from ufm import losses
 from ufm.errors import ProblemError
 
 BIAS_MODES = ("none", "regularized", "free")
+#: the layer kinds (activations) of the forward model (``ufm.forward``)
+ACTIVATIONS = ("linear", "relu")
 
 
 class SampleDesign(Protocol):
@@ -86,7 +88,7 @@ class Problem:
     Args:
       counts: samples per class ``(n_1, ..., n_K)``; K >= 2, every n_k >= 1.
       d: feature dimension (also the width of every hidden layer), >= 1.
-      depth: number M >= 1 of linear layers after the free features (M = 1 is the plain UFM).
+      depth: number M >= 1 of layers after the free features (M = 1 is the plain UFM).
       loss: a registered loss name (``ufm.losses.available()``; at least ``"ce"`` and ``"mse"``), or a loss
         family with parameters, e.g. ``"label-smoothing(epsilon=0.1)"``, ``"focal(gamma=2)"``,
         ``"mse-rescaled(scale=5, weight=1)"`` (stored with every parameter spelled out).
@@ -97,6 +99,11 @@ class Problem:
       classifier: ``None`` (learnable), a fixed K x d matrix for W_M, or ``"etf"`` for a fixed simplex
         ETF (``ufm.geometry.simplex_etf(K, d)``, needs d >= K - 1).
       samples: an optional :class:`SampleDesign` (e.g. mixup); ``None`` means one-hot targets.
+      activation: the layer kind, ``"linear"`` (default) or ``"relu"``: sigma after every hidden layer,
+        z = W_M sigma(W_{M-1} ... sigma(W_1 h_i)) + b (``ufm.forward``; docs/theory.md section 15). ReLU needs
+        a hidden layer (M >= 2) or ``activate_features``.
+      activate_features: apply the activation to the free features too, sigma(h_i) (the non-negative features
+        of Tirer & Bruna 2022); only with a non-linear ``activation``.
     """
 
     counts: tuple[int, ...]
@@ -109,6 +116,8 @@ class Problem:
     lambda_b: float = 0.0
     classifier: Optional[tuple[tuple[float, ...], ...]] = None
     samples: Optional[Any] = None
+    activation: str = "linear"
+    activate_features: bool = False
 
     def __post_init__(self):
         counts = self.counts
@@ -184,6 +193,18 @@ class Problem:
                     raise ProblemError("samples", f"a sample design needs a method {attr}() (see SampleDesign)")
             self.samples.validate(counts)
 
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
+            raise ProblemError("activation", f"must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        if not isinstance(self.activate_features, (bool, np.bool_)):
+            raise ProblemError("activate_features", f"must be true or false, got {self.activate_features!r}")
+        object.__setattr__(self, "activate_features", bool(self.activate_features))
+        if self.activate_features and self.activation == "linear":
+            raise ProblemError("activate_features", "needs a non-linear activation (activation='relu'); with "
+                                                    "linear layers it would be ignored")
+        if self.activation != "linear" and depth == 1 and not self.activate_features:
+            raise ProblemError("activation", f"{self.activation!r} acts after hidden layers: needs depth M >= 2 "
+                                             "or activate_features=True (with M = 1 there is none)")
+
         losses.get(self.loss).validate(self)
 
     # ------------------------------------------------------------------ constructors
@@ -212,6 +233,11 @@ class Problem:
     @property
     def is_balanced(self) -> bool:
         return len(set(self.counts)) == 1
+
+    @property
+    def linear(self) -> bool:
+        """Every layer is linear (no activation anywhere)."""
+        return self.activation == "linear"
 
     @property
     def classifier_fixed(self) -> bool:
@@ -246,7 +272,8 @@ class Problem:
 
     def static_key(self) -> tuple:
         """What decides compilation: shapes, loss kind, bias mode, fixed-vs-learnable classifier."""
-        return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed)
+        return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed, self.activation,
+                self.activate_features)
 
     def data(self) -> dict:
         """The dynamic arrays of the objective (float64 numpy); see :func:`ufm.objective.objective`."""
@@ -271,6 +298,8 @@ class Problem:
             s += f", classifier fixed ({self.classifier_name or 'given matrix'})"
         if self.samples is not None:
             s += f", samples {type(self.samples).__name__}"
+        if not self.linear:
+            s += f", activation {self.activation}" + (" (features too)" if self.activate_features else "")
         return s
 
     def __repr__(self) -> str:
@@ -284,6 +313,10 @@ class Problem:
                           else f"classifier=<{self.K} x {self.d} matrix>")
         if self.samples is not None:
             fields.append(f"samples={self.samples!r}")
+        if not self.linear:
+            fields.append(f"activation={self.activation!r}")
+        if self.activate_features:
+            fields.append("activate_features=True")
         return f"Problem({', '.join(fields)})"
 
     def to_dict(self) -> dict:
@@ -295,6 +328,9 @@ class Problem:
             "classifier": (self.classifier if self.classifier is None or isinstance(self.classifier, str)
                            else [list(r) for r in self.classifier]),
         }
+        if not self.linear:  # linear problems keep their dict (and stored results) as before
+            out["activation"] = self.activation
+            out["activate_features"] = self.activate_features
         if self.samples is not None:
             to_dict = getattr(self.samples, "to_dict", None)
             out["samples"] = to_dict() if callable(to_dict) else repr(self.samples)

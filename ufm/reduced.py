@@ -28,7 +28,7 @@ from ufm import losses
 from ufm import objective as obj
 from ufm.errors import ProblemError
 from ufm.hypotheses import MASTER_REDUCTION
-from ufm.loop import LoopOptions, best_run, distinct_values, minimize
+from ufm.loop import LoopOptions, distinct_values, minimize_starts
 
 
 def geometric_mean(values) -> float:
@@ -258,14 +258,9 @@ def reduced_search(problem, *, restarts: int = 16, seed: int = 0, init_scale: fl
     if not ok:
         raise ProblemError("problem", f"the reduced search does not apply: {why}")
     starts = search_starts(problem, restarts, seed, init_scale)
-    f = obj.make_objective(problem.loss, problem.bias)
+    f = obj.objective_of(problem)
     data = obj.problem_data(problem, jnp.float64, reduce=True)
-    runs = []
-    for i, (name, x0) in enumerate(starts):
-        runs.append((name, minimize(f, x0, data, loop, max_iter=max_iter, gtol=gtol)))
-        if progress is not None:
-            progress(i + 1, len(starts), runs[-1][1].objective)
-    best = best_run([run for _, run in runs])
+    runs, best = minimize_starts(f, starts, data, loop, max_iter=max_iter, gtol=gtol, progress=progress)
     name, run = runs[best]
     return SearchResult(pad(problem, run.params), run.objective, name, runs)
 

@@ -11,6 +11,8 @@ in ``summary()``, the JSON and the command line:
 - run status (``ufm.loop.Status``): converged, stalled, max_iter, diverged, saddle;
 - second order (the ``second_order`` field of a solve): ``no negative curvature`` (the Hessian's eigenvalues,
   exact for small problems, by Lanczos otherwise) or ``saddle``; a saddle is never reported as an optimum;
+  ``non-smooth point`` where pre-activations of a ReLU model sit at the kink (``ufm.nonlinear.kinks``): no
+  Hessian, no verdict;
 - certificate levels (``ufm.certificates``): ``certified`` (a rigorous lower bound within rtol of the objective),
   ``search-agreed`` (the global search found nothing lower), ``local-minimum``, ``none``.
 """
@@ -32,7 +34,8 @@ from ufm.loop import Status, best_run, distinct_values
 
 
 class RunRecord(NamedTuple):
-    """The record of one run of a solve: how it started (``label``: random, given, reduced-search), where it
+    """The record of one run of a solve: how it started (``label``: random, given, reduced-search,
+    nonlinear-search), where it
     ended (``objective``, ``grad_norm``, ``stationarity``, ``iterations``, ``status``), the smallest Hessian
     eigenvalue found there (nan if not checked) and how many saddle escapes it took."""
 
@@ -101,7 +104,10 @@ class Solution:
         recs = tuple(RunRecord(lab, r.objective, r.grad_norm, r.stationarity, r.iterations, Status(r.status),
                                float("nan") if c is None else c.min_eigenvalue, e) for lab, r, c, e in records)
         so = None
-        if curv is not None:
+        if curv is not None and getattr(curv, "kinks", None) is not None:  # ufm.nonlinear.NonSmooth
+            so = {"verdict": "non-smooth point", "kinks": curv.kinks,
+                  "why": "pre-activations at the kink of the activation: the Hessian does not exist there"}
+        elif curv is not None:
             so = {"verdict": "saddle" if run.status == Status.SADDLE else "no negative curvature",
                   "min_eigenvalue": curv.min_eigenvalue,
                   "max_eigenvalue": curv.max_eigenvalue, "steps": curv.steps}
@@ -124,7 +130,7 @@ class Solution:
         from ufm.loop import Run, stationarity, tree_norm
 
         obj.check_params(problem, params, field="params")
-        f = obj.make_objective(problem.loss, problem.bias)
+        f = obj.objective_of(problem)
         x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
         data = obj.problem_data(problem, jnp.float64)
         fx, g = jax.value_and_grad(f)(x, data)
@@ -147,13 +153,15 @@ class Solution:
 
     @property
     def product(self) -> np.ndarray:
-        """W = W_M ... W_1 (K x d)."""
+        """W = W_M ... W_1 (K x d) (with an activation, the product of the matrices, not the map the features
+        see: use ``logits`` and ``layer_features``)."""
         return forward.product(self.weights)
 
     @property
     def logits(self) -> np.ndarray:
-        """Z = W_M ... W_1 H + b (K x N)."""
-        return forward.logits(self.weights, self.features, self.bias)
+        """Z = W_M ... W_1 H + b (K x N); with an activation, W_M s(... s(W_1 s0(H))) + b (``ufm.forward``)."""
+        p = self.problem
+        return forward.logits(self.weights, self.features, self.bias, p.activation, p.activate_features)
 
     @functools.cached_property
     def class_means(self) -> np.ndarray:
@@ -170,13 +178,21 @@ class Solution:
 
     @property
     def mean_logits(self) -> np.ndarray:
-        """W Hbar (K x K): the class-mean logits without the bias (the Z of the master reduction)."""
-        return self.product @ self.class_means
+        """W Hbar (K x K): the class-mean logits without the bias (the Z of the master reduction); with an
+        activation, the class means of the logits without the bias (no longer W Hbar)."""
+        p = self.problem
+        if p.linear:
+            return self.product @ self.class_means
+        Z = forward.logits(self.weights, self.features, None, p.activation, p.activate_features)
+        labels = p.labels()
+        return np.stack([Z[:, labels == k].mean(axis=1) for k in range(p.K)], axis=1)
 
     @property
     def layer_features(self) -> list:
-        """Features entering each layer: [H, W_1 H, ..., W_{M-1}..W_1 H] (M entries)."""
-        return forward.layer_inputs(self.weights, self.features)
+        """Features entering each layer: [H, W_1 H, ..., W_{M-1}..W_1 H] (M entries); with an activation, the
+        post-activation features [s0(H), s(W_1 s0(H)), ...] (``ufm.forward.layer_inputs``)."""
+        p = self.problem
+        return forward.layer_inputs(self.weights, self.features, p.activation, p.activate_features)
 
     # ------------------------------------------------------------------ records
     @property
@@ -251,7 +267,8 @@ class Solution:
         return f"second order: {verdict}{span}{esc}"
 
     def found_by(self) -> str:
-        """How the best point was found: the starts (random / given) and the reduced-problem global search."""
+        """How the best point was found: the starts (random / given) and the global search (reduced problem, or
+        ``ufm.nonlinear`` for ReLU models)."""
         labels = [r.label for r in self.runs]
         starts = []
         for label, word in (("random", "random start"), ("given", "given start")):
@@ -260,10 +277,11 @@ class Solution:
                 starts.append(f"{n} {word}{'s' if n > 1 else ''}")
         text = " + ".join(starts) or "no start"
         search = self.search or {}
-        if "reduced-search" in labels and search:
+        if ("reduced-search" in labels or "nonlinear-search" in labels) and search:
             vals = search.get("distinct_values") or []
             reached = vals[0]["count"] if vals else "?"
-            text += (f" + global search on the reduced problem ({search.get('n_starts', '?')} starts, {reached} "
+            where = "on the reduced problem" if "reduced-search" in labels else "of the non-linear model"
+            text += (f" + global search {where} ({search.get('n_starts', '?')} starts, {reached} "
                      f"reached its best value, from the {search.get('start', '?')!r} start)")
         else:
             mode = (self.options or {}).get("search", "auto")

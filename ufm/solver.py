@@ -13,7 +13,8 @@ returns a :class:`ufm.solution.Solution` holding the best run and every run's re
 2. **Global search** (``search="auto"``: deep models, M > 1, and one-layer models with d < K, when the master
    reduction applies): the reduced-problem search of ``ufm.reduced`` (structured and random starts); its best
    point is polished and counted as one more run. Random restarts alone often stop at the simplex-ETF value
-   of deep CE, which is not optimal (Garrod & Keating 2024).
+   of deep CE, which is not optimal (Garrod & Keating 2024). Non-linear (ReLU) models get the search of ``ufm.nonlinear``
+   instead (deep-neural-collapse, low-rank and random starts in full coordinates; docs/theory.md section 15).
 3. **Second-order check** (``second_order="auto"``: problems of at most :data:`SECOND_ORDER_MAX_PARAMS`
    parameters in the solved coordinates): Lanczos on Hessian-vector products at the end of every run that
    converged or stalled (``ufm.curvature``). At a saddle the run continues from a step along the direction of
@@ -40,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
-from ufm import losses, newton, reduced
+from ufm import losses, newton, nonlinear, reduced
 from ufm._precision import require_x64
 from ufm.curvature import lanczos
 from ufm.errors import OptionsError, ProblemError
@@ -157,8 +158,9 @@ def reduction_exact(problem: Problem) -> tuple[bool, str]:
     """Whether solving the class-reduced problem is exact for ``problem`` (docs/theory.md section 4): with a
     loss convex in the logits and linear layers, averaging features within a group of identical targets never
     increases the objective; non-linear layers and losses registered with ``convex=False`` are refused."""
-    if getattr(problem, "activation", "linear") != "linear":
-        return False, "non-linear layers: the objective is not convex in each feature"
+    if not problem.linear:
+        return False, (f"non-linear layers ({problem.activation}): a sample's term is not convex in its feature, "
+                       "so averaging a class's features may raise the objective (docs/theory.md section 15)")
     if not losses.get(problem.loss).convex:
         return False, f"loss {problem.loss!r} is not convex in the logits"
     return True, ""
@@ -173,18 +175,31 @@ def use_reduction(problem: Problem, options: SolverOptions) -> bool:
     return ok
 
 
+def search_applicable(problem: Problem) -> tuple[bool, str]:
+    """Whether a global search applies: the reduced-problem search (``ufm.reduced``, linear layers) or the
+    non-linear one (``ufm.nonlinear``, ReLU layers), with the reason when not."""
+    return reduced.applicable(problem) if problem.linear else nonlinear.applicable(problem)
+
+
+def search_label(problem: Problem) -> str:
+    """The name of the global search's run: ``reduced-search`` (linear) or ``nonlinear-search``."""
+    return "reduced-search" if problem.linear else "nonlinear-search"
+
+
 def use_search(problem: Problem, options: SolverOptions, init) -> bool:
     """``search="auto"``: deep models and one-layer models with d < K (where random starts are not enough),
-    whenever the master reduction applies, no start was given and K <= :data:`SEARCH_MAX_CLASSES`
-    (``search="always"`` runs it up to ``ufm.reduced.MAX_CLASSES`` classes and refuses beyond, naming why)."""
+    whenever a search applies (:func:`search_applicable`), no start was given and K <=
+    :data:`SEARCH_MAX_CLASSES` (``search="always"`` runs it up to ``ufm.reduced.MAX_CLASSES`` classes and
+    refuses beyond, naming why). Non-linear models get it at every depth (``ufm.nonlinear``: structured DNC and
+    low-rank starts)."""
     if options.search == "never":
         return False
-    ok, why = reduced.applicable(problem)
+    ok, why = search_applicable(problem)
     if options.search == "always":
         if not ok:
             raise OptionsError("search", f"the reduced-problem search does not apply: {why}")
         return True
-    return (ok and init is None and (problem.depth > 1 or problem.d < problem.K)
+    return (ok and init is None and (problem.depth > 1 or problem.d < problem.K or not problem.linear)
             and problem.K <= SEARCH_MAX_CLASSES)
 
 
@@ -214,7 +229,7 @@ class Program(NamedTuple):
 
     @classmethod
     def of(cls, problem: Problem, reduce: bool, dtype=jnp.float64) -> "Program":
-        return cls(problem, obj.make_objective(problem.loss, problem.bias),
+        return cls(problem, obj.objective_of(problem),
                    obj.problem_data(problem, dtype, reduce=reduce), reduce)
 
     def start(self, x0) -> dict:
@@ -233,7 +248,8 @@ class Program(NamedTuple):
 
     def value(self, params) -> float:
         """The objective at ``params`` (this program's coordinates), compiled once per loss and bias."""
-        return float(obj.value_fn(self.problem.loss, self.problem.bias)(
+        p = self.problem
+        return float(obj.value_fn(p.loss, p.bias, p.activation, p.activate_features)(
             jax.tree_util.tree_map(jnp.asarray, params), self.data))
 
     def full(self, params) -> dict:
@@ -337,15 +353,24 @@ def finish_run(program: Program, run: Run, options: SolverOptions, check: bool, 
         if new is run:
             break
         run, curv = second_order_step(program, new, options, polish, seed)
+    if not program.problem.linear:  # kinks of the activation: no Hessian verdict there
+        curv = nonlinear.second_order_record(program.problem, program.full(run.params), curv)
     if curv is not None and curv.verdict(SADDLE_RTOL) == "saddle":
         run = run.with_status(Status.SADDLE)
     return run, curv, escapes
 
 
 def search_run(program: Program, options: SolverOptions, check: bool, polish: bool) -> tuple:
-    """The run of the reduced-problem global search (``ufm.reduced``): its best point polished by the loop and
-    the second-order step. Returns (run, curvature or None, escapes, search summary)."""
+    """The run of the global search (``ufm.reduced`` for linear layers, ``ufm.nonlinear`` otherwise): its best
+    point polished by the loop and the second-order step. Returns (run, curvature or None, escapes, search
+    summary)."""
     problem = program.problem
+    if not problem.linear:
+        found = nonlinear.search(problem, restarts=options.search_restarts, seed=options.seed, loop=options.loop,
+                                 max_iter=options.max_iter, gtol=options.gtol)
+        run, curv, esc = finish_run(program, run_program(program, found.params, options), options, check,
+                                    options.seed, polish)
+        return run, curv, esc, found.summary()
     found = reduced.reduced_search(problem, restarts=options.search_restarts, seed=options.seed,
                                    loop=options.loop, max_iter=options.max_iter, gtol=options.gtol)
     x0 = found.params if program.reduce else obj.lift(problem, found.params)
@@ -407,11 +432,11 @@ def solve(problem: Problem, options: Optional[SolverOptions] = None, *, init=Non
     search_info = None
     if search:
         run, curv, esc, search_info = search_run(program, options, check, polish)
-        records.append(("reduced-search", run, curv, esc))
+        records.append((search_label(problem), run, curv, esc))
         if progress is not None:
             progress(total, total, run.objective)
     wall = time.perf_counter() - t0
-    method = options.method + ("+reduced-search" if search else "")
+    method = options.method + (f"+{search_label(problem)}" if search else "")
     return Solution.from_runs(problem, records, reduced=program.reduce, method=method, seed=options.seed, wall_time=wall,
                               compile_time=compile_seconds() - c0, options=dataclasses.asdict(options),
                               search=search_info, second_order_checked=check)

@@ -37,7 +37,7 @@ DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none
 
 #: the destinations of the flags that define the problem (``--init`` compares them with the saved problem)
 PROBLEM_DESTS = ("counts", "classes", "per_class", "dim", "depth", "loss", "bias", "lambda_w", "lambda_h",
-                 "lambda_b", "classifier")
+                 "lambda_b", "classifier", "activation", "activate_features")
 MIXUP_DESTS = ("mixup_pairs", "mixup_lams", "mixup_alpha", "mixup_draws", "mixup_per_pair", "mixup_seed",
                "no_mixup_original")
 
@@ -91,7 +91,13 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                    help="samples per class n (default 50)")
     g.add_argument("--dim", "-d", type=integer, default=DEFAULTS["dim"], help="feature dimension d (default 32)")
     g.add_argument("--depth", "-M", type=integer, default=DEFAULTS["depth"],
-                   help="number of linear layers M (default 1)")
+                   help="number of layers M (default 1)")
+    g.add_argument("--activation", default="linear", choices=["linear", "relu"],
+                   help="layer kind: linear (default) or relu, applied after every hidden layer, z = W_M "
+                        "relu(... relu(W_1 h)) + b (needs --depth >= 2 or --activate-features)")
+    g.add_argument("--activate-features", action="store_true",
+                   help="apply the activation to the free features too, relu(h) (non-negative features, Tirer & "
+                        "Bruna 2022); only with --activation relu")
     g.add_argument("--loss", default=DEFAULTS["loss"], metavar="LOSS",
                    help=f"loss (default ce): one of {{{','.join(losses.available())}}}; a family takes parameters, "
                         "e.g. 'focal(gamma=1)', 'label-smoothing(epsilon=0.2)', 'mse-rescaled(scale=5, weight=1)'")
@@ -170,7 +176,9 @@ def problem_from_args(args):
         samples = mixup.design_from_args(args)
     kwargs = dict(counts=counts, d=args.dim, depth=args.depth, loss=args.loss, bias=args.bias,
                   lambda_W=_lambda_w(args, args.depth if isinstance(args.depth, int) else 1, fixed),
-                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None)
+                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None,
+                  activation=getattr(args, "activation", "linear"),
+                  activate_features=bool(getattr(args, "activate_features", False)))
     if samples is not None:
         kwargs["samples"] = samples
     with flag_names():
@@ -182,7 +190,8 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
          "lambda_H": "--lambda-h", "lambda_b": "--lambda-b", "classifier": "--classifier", "loss": "--loss",
          "bias": "--bias", "restarts": "--restarts", "seed": "--seed", "method": "--method",
          "max_iter": "--max-iter", "gtol": "--gtol", "init_scale": "--init-scale", "search": "--search",
-         "reduce": "--reduce", "polish": "--polish"}
+         "reduce": "--reduce", "polish": "--polish", "activation": "--activation",
+         "activate_features": "--activate-features"}
 
 
 @contextlib.contextmanager
@@ -350,7 +359,8 @@ def load_init(args):
     if not (typed & set(PROBLEM_DESTS)) and not mixup_typed:
         return saved, saved.problem
     want = _problem_with_flags(args, saved.problem, typed)
-    have, given = saved.problem.to_dict(), want.to_dict()
+    layer_kind = {"activation": "linear", "activate_features": False}  # left out of a linear problem's dict
+    have, given = {**layer_kind, **saved.problem.to_dict()}, {**layer_kind, **want.to_dict()}
     for key in have:
         if have[key] != given.get(key):
             raise FlagError("--init", f"{args.init} holds a solution of another problem: {key} is {have[key]!r} "
@@ -373,7 +383,8 @@ def _problem_with_flags(args, problem, typed: set):
         ns.counts = ",".join(str(c) for c in base.counts)
     untyped = {"dim": base.d, "depth": base.depth, "loss": base.loss, "bias": base.bias,
                "lambda_h": base.lambda_H, "lambda_b": base.lambda_b,
-               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable"}
+               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable",
+               "activation": base.activation, "activate_features": base.activate_features}
     for dest, value in untyped.items():
         if dest not in typed:
             setattr(ns, dest, value)
@@ -504,8 +515,11 @@ def format_certificate(cert: dict) -> str:
     """The certificate in the words of docs/evidence.md: the level and what it means, "not certified" with the
     relative gap (or why there is no bound), one line per kind of evidence, and how long it took."""
     level = cert.get("level", "none")
-    head = f"evidence   {level}: {LEVEL_WORDS.get(level, '')}"
     search = cert.get("search") or {}
+    words = LEVEL_WORDS.get(level, "")
+    if level == "search-agreed" and search.get("kind") == "nonlinear":  # ufm.nonlinear: no reduced problem
+        words = "the non-linear global search found nothing lower"
+    head = f"evidence   {level}: {words}"
     if level == "search-agreed" and "starts_reaching_best" in search:
         head += f" ({search['starts_reaching_best']} of {search.get('n_starts', '?')} starts reached the best value)"
     if level != "certified":

@@ -29,7 +29,7 @@ LABELS = {
     "lambda_H": "feature decay lambda_H",
     "lambda_b": "bias decay lambda_b",
     "ratio": "imbalance ratio R (majority n / minority n)",
-    "depth": "depth M (linear layers)",
+    "depth": "depth M (layers)",
     "d": "feature dimension d",
     "K": "number of classes K",
     "n": "samples per class n",

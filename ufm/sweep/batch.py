@@ -31,16 +31,18 @@ def default_inner() -> str:
 
 
 def batch_key(problem, reduce: bool) -> tuple:
-    """Problems with equal keys share one compiled batch: shapes, loss, bias, fixed-vs-learnable classifier."""
+    """Problems with equal keys share one compiled batch: shapes, loss, bias, fixed-vs-learnable classifier,
+    layer kind."""
     return (problem.K, obj.columns(problem, reduce), problem.d, problem.depth, problem.loss, problem.bias,
-            problem.classifier_fixed, reduce)
+            problem.classifier_fixed, reduce, problem.activation, problem.activate_features)
 
 
 @functools.lru_cache(maxsize=32)
-def _batched(loss: str, bias: str, loop: LoopOptions, inner: str, n_devices: int):
+def _batched(loss: str, bias: str, loop: LoopOptions, inner: str, n_devices: int, activation: str = "linear",
+             activate_features: bool = False):
     from jax.sharding import Mesh, PartitionSpec
 
-    single = make_run(obj.make_objective(loss, bias), loop)
+    single = make_run(obj.make_objective(loss, bias, activation, activate_features), loop)
 
     def many(X, D, max_iter, gtol):
         def one(x0, data):
@@ -85,7 +87,8 @@ def solve_batch(problems, x0s, options, *, reduce: bool = False, inner: str | No
     def stack(trees):
         return cast(jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *trees), dtype)
 
-    fn = _batched(problems[0].loss, problems[0].bias, options.loop, inner, n_dev)
+    p0 = problems[0]
+    fn = _batched(p0.loss, p0.bias, options.loop, inner, n_dev, p0.activation, p0.activate_features)
     X, F, G, S, I, C = fn(stack(starts), stack(datas), jnp.asarray(options.max_iter),
                           jnp.asarray(options.gtol, dtype))
     X = jax.tree_util.tree_map(np.asarray, X)

@@ -34,11 +34,11 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from ufm import limits, reduced
+from ufm import limits
 from ufm import objective as obj
 from ufm.errors import FlagError, UfmError, out_of_memory
 from ufm.solution import Solution
-from ufm.solver import SolverOptions, finish_run, plan, search_run
+from ufm.solver import SolverOptions, finish_run, plan, search_applicable, search_label, search_run
 from ufm.sweep import store
 from ufm.sweep.batch import batch_key, solve_batch
 from ufm.sweep.spec import SweepSpec
@@ -98,10 +98,17 @@ def _row_base(spec: SweepSpec, pid: int, point: dict, restart: int, seed: int, t
     return row
 
 
+#: the ``method`` of a point's global-search row (``ufm.solver.search_label``)
+SEARCH_METHODS = ("reduced-search", "nonlinear-search")
+
+
 def _problem_columns(p) -> dict:
     out = {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
            "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+    if not p.linear:  # linear sweeps keep their columns as before
+        out["activation"] = p.activation
+        out["activate_features"] = p.activate_features
     if p.samples is not None:  # a sample design (mixup): its fields as JSON (N above counts its samples)
         to_dict = getattr(p.samples, "to_dict", None)
         out["samples_json"] = json.dumps(to_dict() if callable(to_dict) else repr(p.samples), default=str)
@@ -300,14 +307,14 @@ def _compute(spec, out, options, todo, types, bar, chunk_size, process_id, inner
     for start in range(0, len(searches), chunk_size):
         rows = []
         for pid, pt, r, seed, p, prog, check, polish in searches[start:start + chunk_size]:
-            row = {**_row_base(spec, pid, pt, r, seed, types), **_problem_columns(p), "method": "reduced-search"}
+            row = {**_row_base(spec, pid, pt, r, seed, types), **_problem_columns(p), "method": search_label(p)}
             try:
-                ok, why = reduced.applicable(p)
+                ok, why = search_applicable(p)
                 if not ok:
                     row.update({"status": "skipped", "error": why})
                 else:
                     run, curv, esc, info = search_run(prog, options, check, polish)
-                    row.update(_result_columns(spec, p, prog, ("reduced-search", run, curv, esc), info))
+                    row.update(_result_columns(spec, p, prog, (search_label(p), run, curv, esc), info))
             except Exception as e:
                 row.update({"status": "failed", "error": _one_line(e)})
                 if _resource_error(e):
@@ -451,10 +458,10 @@ def sweep_stats(df) -> dict:
         spread = (hi - lo) / scale
         stats["disagree"] = {int(pid): float(v) for pid, v in spread[(n >= 2) & (spread > DISAGREE_RTOL)].items()}
         if "method" in conv:  # points where the reduced search reached the lowest value: random starts stopped above
-            search = conv[conv["method"].astype(str) == "reduced-search"].groupby("point_id")["objective"].min()
+            search = conv[conv["method"].astype(str).isin(SEARCH_METHODS)].groupby("point_id")["objective"].min()
             stats["search_lower"] = {pid: v for pid, v in stats["disagree"].items() if pid in search.index and
                                      search[pid] - lo[pid] <= DISAGREE_RTOL * scale[pid]}
-        stats["has_search"] = bool("method" in df and (df["method"].astype(str) == "reduced-search").any())
+        stats["has_search"] = bool("method" in df and df["method"].astype(str).isin(SEARCH_METHODS).any())
     return stats
 
 

@@ -3,7 +3,8 @@
 Format (see ``examples/sweeps/*.toml`` and docs/sweep.md)::
 
     [base]                      # any ufm.Problem field (counts, d, depth, loss, bias, lambda_W, lambda_H, lambda_b,
-    counts = [20, 20, 4, 4]     #  classifier), or the derived fields K + n (balanced) and ratio (imbalance)
+    counts = [20, 20, 4, 4]     #  classifier, activation, activate_features), or the derived fields K + n
+                                #  (balanced) and ratio (imbalance)
     d = 4
     loss = "mse"
 
@@ -63,7 +64,8 @@ from ufm import mixup
 from ufm.errors import ProblemError, ResourceError, SpecError, UfmError
 from ufm.problem import BIAS_MODES, Problem
 
-PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier")
+PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier",
+                  "activation", "activate_features")
 DERIVED_FIELDS = ("K", "n", "ratio", "lambda")
 MIXUP_FIELDS = tuple(mixup.SPEC_KEYS)  # mixup_pairs, mixup_lams, ...: the MixupDesign of a mixup loss
 SOLVER_FIELDS = ("method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory", "learning_rate",
@@ -273,6 +275,14 @@ def _check_base(key: str, v: Any) -> None:
     elif key == "bias":
         if not (isinstance(v, str) and v in BIAS_MODES):
             raise SpecError(where, f"must be one of {list(BIAS_MODES)}, got {_show(v)}")
+    elif key == "activation":
+        from ufm.problem import ACTIVATIONS
+
+        if not (isinstance(v, str) and v in ACTIVATIONS):
+            raise SpecError(where, f"must be one of {list(ACTIVATIONS)}, got {_show(v)}")
+    elif key == "activate_features":
+        if not isinstance(v, bool):
+            raise SpecError(where, f"must be true or false, got {_show(v)}")
     elif key in ("lambda_H", "lambda_b", "lambda"):
         if not _finite_nonneg(v):
             raise SpecError(where, f"must be a finite number >= 0, got {_show(v)}")

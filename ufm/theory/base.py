@@ -23,6 +23,8 @@ class Prediction:
       predict: ``problem -> dict`` of predicted quantities (floats / numpy arrays).
       point: optional ``problem -> parameter pytree`` building a UFM point attaining the prediction (used
         as an extra start by the checker).
+      upper_bound: the predicted objective is the value of a family of points (e.g. deep neural collapse), so
+        the optimum can only be lower; a refuted claim keeps its value as this bound (sweeps plot the gap).
     """
 
     name: str
@@ -31,6 +33,7 @@ class Prediction:
     applies: Callable
     predict: Callable
     point: Optional[Callable] = None
+    upper_bound: bool = False
 
     def __post_init__(self):
         applies = self.applies
