@@ -95,6 +95,11 @@ class Problem:
       classifier: ``None`` (learnable), a fixed K x d matrix for W_M, or ``"etf"`` for a fixed simplex
         ETF (``ufm.geometry.simplex_etf(K, d)``, needs d >= K - 1).
       samples: an optional :class:`SampleDesign` (e.g. mixup); ``None`` means one-hot targets.
+      feature_radius: ``None`` (free features) or r_H > 0: every feature column on the sphere ||h_i|| = r_H
+        (the normalised / spherical UFM; docs/theory.md section "Normalised UFMs"; depth 1).
+      classifier_radius: ``None`` (free classifier) or r_W > 0: every classifier row on ||w_k|| = r_W (a
+        learnable classifier, depth 1). With both radii, the logits are r_H r_W cos(w_k, h_i): the temperature
+        tau of normalised logits is 1 / (r_H r_W).
     """
 
     counts: tuple[int, ...]
@@ -107,6 +112,8 @@ class Problem:
     lambda_b: float = 0.0
     classifier: Optional[tuple[tuple[float, ...], ...]] = None
     samples: Optional[Any] = None
+    feature_radius: Optional[float] = None
+    classifier_radius: Optional[float] = None
 
     def __post_init__(self):
         counts = self.counts
@@ -182,6 +189,20 @@ class Problem:
                     raise ProblemError("samples", f"a sample design needs a method {attr}() (see SampleDesign)")
             self.samples.validate(counts)
 
+        for field in ("feature_radius", "classifier_radius"):
+            value = _scalar(getattr(self, field))
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+                    or float(value) <= 0:
+                raise ProblemError(field, f"must be None (free) or a finite number > 0, got {value!r}")
+            object.__setattr__(self, field, float(value))
+            if self.depth != 1:
+                raise ProblemError(field, f"normalised UFMs are implemented for depth M = 1, got depth {self.depth}")
+        if self.classifier_radius is not None and self.classifier is not None:
+            raise ProblemError("classifier_radius", "needs a learnable classifier (classifier=None); a fixed "
+                                                    "classifier is normalised by giving it rows of the radius")
+
         losses.get(self.loss).validate(self)
 
     # ------------------------------------------------------------------ constructors
@@ -216,6 +237,12 @@ class Problem:
         return self.classifier is not None
 
     @property
+    def normalized(self) -> bool:
+        """Whether features or classifier rows are constrained to spheres (``feature_radius`` /
+        ``classifier_radius``)."""
+        return self.feature_radius is not None or self.classifier_radius is not None
+
+    @property
     def classifier_name(self) -> Optional[str]:
         """The registered geometry name of a fixed classifier (``ufm.geometry``), else None."""
         return self.classifier if isinstance(self.classifier, str) else None
@@ -244,7 +271,8 @@ class Problem:
 
     def static_key(self) -> tuple:
         """What decides compilation: shapes, loss kind, bias mode, fixed-vs-learnable classifier."""
-        return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed)
+        return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed,
+                self.feature_radius is not None, self.classifier_radius is not None)
 
     def data(self) -> dict:
         """The dynamic arrays of the objective (float64 numpy); see :func:`ufm.objective.objective`."""
@@ -256,6 +284,9 @@ class Problem:
         }
         if self.classifier is not None:
             out["classifier"] = self.classifier_matrix()
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                out[field] = np.float64(getattr(self, field))
         return out
 
     def describe(self) -> str:
@@ -269,6 +300,10 @@ class Problem:
             s += f", classifier fixed ({self.classifier_name or 'given matrix'})"
         if self.samples is not None:
             s += f", samples {type(self.samples).__name__}"
+        if self.feature_radius is not None:
+            s += f", features on the sphere of radius {self.feature_radius}"
+        if self.classifier_radius is not None:
+            s += f", classifier rows on the sphere of radius {self.classifier_radius}"
         return s
 
     def __repr__(self) -> str:
@@ -282,6 +317,9 @@ class Problem:
                           else f"classifier=<{self.K} x {self.d} matrix>")
         if self.samples is not None:
             fields.append(f"samples={self.samples!r}")
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                fields.append(f"{field}={getattr(self, field)}")
         return f"Problem({', '.join(fields)})"
 
     def to_dict(self) -> dict:
@@ -293,6 +331,9 @@ class Problem:
             "classifier": (self.classifier if self.classifier is None or isinstance(self.classifier, str)
                            else [list(r) for r in self.classifier]),
         }
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                out[field] = getattr(self, field)
         if self.samples is not None:
             to_dict = getattr(self.samples, "to_dict", None)
             out["samples"] = to_dict() if callable(to_dict) else repr(self.samples)
