@@ -37,7 +37,7 @@ DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none
 
 #: the destinations of the flags that define the problem (``--init`` compares them with the saved problem)
 PROBLEM_DESTS = ("counts", "classes", "per_class", "dim", "depth", "loss", "bias", "lambda_w", "lambda_h",
-                 "lambda_b", "classifier")
+                 "lambda_b", "classifier", "feature_radius", "classifier_radius")
 MIXUP_DESTS = ("mixup_pairs", "mixup_lams", "mixup_alpha", "mixup_draws", "mixup_per_pair", "mixup_seed",
                "no_mixup_original")
 
@@ -106,6 +106,12 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         + "; ".join(f"{n}: {geo.description}".replace("%", "%%")
                                     for n, geo in geometry.GEOMETRIES.items())
                         + " (default learnable)")
+    g.add_argument("--feature-radius", type=float, default=None,
+                   help="normalised UFM: every feature on the sphere of this radius (depth 1; default: free)")
+    g.add_argument("--classifier-radius", type=float, default=None,
+                   help="normalised UFM: every classifier row on the sphere of this radius (a learnable "
+                        "classifier, depth 1; with --feature-radius the temperature is 1/(product of the radii); "
+                        "default: free)")
     mixup = _mixup_module()
     if mixup is not None:
         mixup.add_cli_arguments(parser)
@@ -168,7 +174,9 @@ def problem_from_args(args):
         samples = mixup.design_from_args(args)
     kwargs = dict(counts=counts, d=args.dim, depth=args.depth, loss=args.loss, bias=args.bias,
                   lambda_W=_lambda_w(args, args.depth if isinstance(args.depth, int) else 1, fixed),
-                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None)
+                  lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None,
+                  feature_radius=getattr(args, "feature_radius", None),
+                  classifier_radius=getattr(args, "classifier_radius", None))
     if samples is not None:
         kwargs["samples"] = samples
     with flag_names():
@@ -180,7 +188,8 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
          "lambda_H": "--lambda-h", "lambda_b": "--lambda-b", "classifier": "--classifier", "loss": "--loss",
          "bias": "--bias", "restarts": "--restarts", "seed": "--seed", "method": "--method",
          "max_iter": "--max-iter", "gtol": "--gtol", "init_scale": "--init-scale", "search": "--search",
-         "reduce": "--reduce", "polish": "--polish"}
+         "reduce": "--reduce", "polish": "--polish", "feature_radius": "--feature-radius",
+         "classifier_radius": "--classifier-radius"}
 
 
 @contextlib.contextmanager
@@ -371,7 +380,8 @@ def _problem_with_flags(args, problem, typed: set):
         ns.counts = ",".join(str(c) for c in base.counts)
     untyped = {"dim": base.d, "depth": base.depth, "loss": base.loss, "bias": base.bias,
                "lambda_h": base.lambda_H, "lambda_b": base.lambda_b,
-               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable"}
+               "classifier": base.classifier if isinstance(base.classifier, str) else "learnable",
+               "feature_radius": base.feature_radius, "classifier_radius": base.classifier_radius}
     for dest, value in untyped.items():
         if dest not in typed:
             setattr(ns, dest, value)
@@ -490,7 +500,7 @@ def format_predictions(entries: list, not_applicable: list, why_not: bool) -> st
 # ------------------------------------------------------------------------------------------ evidence
 #: the levels of evidence in words (docs/evidence.md; ufm.certificates.LEVELS)
 LEVEL_WORDS = {
-    "certified": "convex dual bound within 1e-8 relative of the objective",
+    "certified": "a rigorous lower bound (convex dual, or the sphere bound) within 1e-8 relative of the objective",
     "search-agreed": "the reduced-problem global search found nothing lower",
     "local-minimum": "second order only: no negative curvature",
     "saddle": "negative curvature: never certified",
@@ -522,8 +532,13 @@ def format_certificate(cert: dict) -> str:
 def not_certified(cert: dict) -> str:
     """"not certified" always with the relative gap, or with why there is no convex bound."""
     if cert.get("relative_gap") is not None:
-        why = "" if cert.get("bound_attained", True) else ", the bound is not attained (d < rank of the convex optimum)"
-        return f"not certified: relative gap {cert['relative_gap']:.1e}{why}"
+        why = ""
+        if not cert.get("bound_attained", True):
+            why = (", the bound is not attained (no simplex ETF fits: d < K - 1)" if cert.get("lower_bound_kind")
+                   == "sphere" else ", the bound is not attained (d < rank of the convex optimum)")
+        bound = (f" (lower bound {cert['lower_bound']:.15g}, gap {cert['gap']:.3e})"
+                 if cert.get("lower_bound") is not None and cert.get("gap") is not None else "")
+        return f"not certified: relative gap {cert['relative_gap']:.1e}{bound}{why}"
     return f"not certified: {cert.get('why_not_certified', 'no convex bound')}"
 
 
