@@ -342,7 +342,9 @@ def finish_run(program: Program, run: Run, options: SolverOptions, check: bool, 
                polish: bool = False) -> tuple:
     """The work at the end of a run: with ``polish``, continue from the balanced factorisation
     (:func:`rebalanced`) and polish by Newton steps; else, with ``check``, a Lanczos check; then escapes from
-    saddles. Returns (run, curvature or None, escapes)."""
+    saddles. Returns (run, curvature or None, escapes). A run of a normalised problem is first moved onto its
+    spheres (:func:`on_spheres`; runs of :func:`run_program` already are, those of a sweep's batch not)."""
+    run = on_spheres(program, run)
     if polish:
         run = rebalanced(program, run, options)
     if not (check or polish):
