@@ -500,7 +500,7 @@ def format_predictions(entries: list, not_applicable: list, why_not: bool) -> st
 # ------------------------------------------------------------------------------------------ evidence
 #: the levels of evidence in words (docs/evidence.md; ufm.certificates.LEVELS)
 LEVEL_WORDS = {
-    "certified": "a rigorous lower bound (convex dual, or the sphere bound) within 1e-8 relative of the objective",
+    "certified": "convex dual bound within 1e-8 relative of the objective",
     "search-agreed": "the reduced-problem global search found nothing lower",
     "local-minimum": "second order only: no negative curvature",
     "saddle": "negative curvature: never certified",
@@ -512,7 +512,10 @@ def format_certificate(cert: dict) -> str:
     """The certificate in the words of docs/evidence.md: the level and what it means, "not certified" with the
     relative gap (or why there is no bound), one line per kind of evidence, and how long it took."""
     level = cert.get("level", "none")
-    head = f"evidence   {level}: {LEVEL_WORDS.get(level, '')}"
+    words = LEVEL_WORDS.get(level, "")
+    if level == "certified" and cert.get("lower_bound_kind") == "sphere":
+        words = "sphere lower bound (ufm.sphere) within 1e-8 relative of the objective"
+    head = f"evidence   {level}: {words}"
     search = cert.get("search") or {}
     if level == "search-agreed" and "starts_reaching_best" in search:
         head += f" ({search['starts_reaching_best']} of {search.get('n_starts', '?')} starts reached the best value)"
