@@ -228,3 +228,18 @@ def test_cli_flags_and_the_bound_line(capsys):
     assert "not certified: relative gap" in out and "lower bound 0.0" in out and "sphere lower bound" in out
     assert main(["solve", "-K", "3", "-d", "2", "--feature-radius", "0"]) == 2
     assert "--feature-radius" in capsys.readouterr().err
+
+
+def test_cli_code_line_for_more_classes_than_dimensions(capsys):
+    import json
+
+    from ufm.cli import main
+
+    rc = main(["solve", "-K", "5", "-n", "1", "-d", "2", "--feature-radius", "2", "--classifier-radius", "2",
+               "--lambda-w", "0", "--lambda-h", "0", "--no-predictions", "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "code       classifier rows: min angle 72.0000 deg (Tammes bound 72.0000)" in out
+    assert main(["solve", "-K", "5", "-n", "1", "-d", "2", "--feature-radius", "2", "--classifier-radius", "2",
+                 "--lambda-w", "0", "--lambda-h", "0", "--no-predictions", "--json"]) == 0
+    code = json.loads(capsys.readouterr().out)["code"]
+    assert code["polygon_distance"] <= STRUCT_TOL and abs(code["min_angle"] - 2 * math.pi / 5) <= STRUCT_TOL

@@ -271,6 +271,8 @@ class Solution:
                 text += "; global search off (search=never)"
             elif "given" in labels:
                 text += "; no global search (search=auto: not with a given start)"
+            elif getattr(self.problem, "normalized", False):
+                text += "; no global search (it needs free features and classifier)"
             else:
                 text += "; no global search (search=auto: only for depth M > 1 or d < K)"
         if len(self.runs) > 1:

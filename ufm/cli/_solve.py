@@ -497,6 +497,33 @@ def format_predictions(entries: list, not_applicable: list, why_not: bool) -> st
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------------ spherical codes
+def spherical_code(solution):
+    """The spherical-code metrics of the classifier rows (``ufm.codes.summary``) when no simplex ETF fits
+    (K > d + 1) or the problem is normalised; None otherwise or when a row is zero (no direction)."""
+    problem = solution.problem
+    if not (problem.K > problem.d + 1 or problem.normalized) or problem.K > 64:
+        return None
+    from ufm import codes
+
+    try:
+        return codes.summary(solution.classifier)
+    except ValueError:
+        return None
+
+
+def format_code(code: dict) -> str:
+    """One line: minimal angle against the Tammes bound, coherence against the Welch bound, the one-vs-rest
+    distance and the distance to the polygon / orthoplex where they apply (``ufm.codes``)."""
+    line = (f"code       classifier rows: min angle {math.degrees(code['min_angle']):.4f} deg (Tammes bound "
+            f"{math.degrees(code['tammes_bound']):.4f}), coherence {code['coherence']:.4f} (Welch bound "
+            f"{code['welch_bound']:.4f}), one-vs-rest distance {code['one_vs_rest_distance']:.4f}")
+    for key, name in (("polygon_distance", "regular polygon"), ("orthoplex_distance", "orthoplex")):
+        if key in code:
+            line += f", distance to the {name} {code[key]:.1e}"
+    return line
+
+
 # ------------------------------------------------------------------------------------------ evidence
 #: the levels of evidence in words (docs/evidence.md; ufm.certificates.LEVELS)
 LEVEL_WORDS = {
@@ -588,7 +615,10 @@ def run(args) -> int:
     if problem.K > problem.d + 1 and problem.samples is None:
         from ufm.reduced import applicable
 
-        if applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
+        if problem.normalized:
+            _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits and the sphere bound is not "
+                  "attained; the reduced-problem global search does not apply to normalised UFMs (use --restarts)")
+        elif applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
             _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits; the convex bound may not be "
                   "attained, so the reduced-problem global search runs")
         else:
@@ -608,6 +638,7 @@ def run(args) -> int:
                                                                   "certify_time": time.perf_counter() - t0})
         with _quiet_numpy():
             metrics = solution.metrics()
+            code = spherical_code(solution)
         entries, not_applicable = (None, None) if args.no_predictions else \
             predictions(problem, solution, why_not=args.why_not)
     except Exception as e:  # noqa: BLE001  (allocation failures only; anything else propagates)
@@ -625,6 +656,8 @@ def run(args) -> int:
         from ufm.solution import jsonable
 
         payload = solution.to_dict(metrics=metrics)
+        if code is not None:
+            payload["code"] = code
         payload["predictions"] = entries
         if args.why_not:
             payload["predictions_not_applicable"] = not_applicable
@@ -635,6 +668,8 @@ def run(args) -> int:
         print(solution.summary())
         keys = ("nc1", "nc2_etf", "nc3", "nc4")
         print("metrics    " + "  ".join(f"{k}={metrics[k]:.3e}" for k in keys if k in metrics))
+        if code is not None:
+            print(format_code(code))
         if solution.certificate:
             print(format_certificate(solution.certificate))
         if entries is not None:
