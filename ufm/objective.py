@@ -82,8 +82,8 @@ def embed(params: dict, data: dict) -> dict:
     itself). A smooth, idempotent map (away from 0): the objective is ``f(embed(x))``, constant along each
     column's and row's ray, and ``embed`` restricted to a neighbourhood of the sphere is its metric projection
     (a second-order retraction), so at points on the spheres the gradient of ``f(embed(x))`` is the
-    Riemannian gradient and its Hessian on the tangent space the Riemannian Hessian (Absil, Mahony &
-    Sepulchre 2008, Prop. 5.5.6); the radial directions are exact null directions."""
+    Riemannian gradient and its Hessian on the tangent space the Riemannian Hessian (Absil &
+    Malick 2012, "Projection-like retractions on matrix manifolds"); the radial directions are exact null directions."""
     if "feature_radius" not in data and "classifier_radius" not in data:
         return params
     out = dict(params)

@@ -21,9 +21,8 @@ So, with A = ||W||_F and B = sqrt(sum_k ||hbar_k||^2),
 a one-dimensional convex problem at most (a constant when both radii are given: log(1 + (K-1)
 e^{-K r_W r_H/(K-1)}) + lambda_W K r_W^2/2 + lambda_H N r_H^2/2). Every inequality is an equality at a simplex
 ETF with hbar_k parallel to w_k, b = 0, which exists iff d >= K - 1: there the bound is the optimum (Graf,
-Hofer, Niethammer & Kwitt 2021, "Dissecting supervised contrastive learning", ICML, arXiv:2102.08817, Thm 2;
-Lu & Steinerberger 2022 for the sphere), and for K > d + 1 it is a strict lower bound whose gap
-:func:`bound` reports.
+Hofer, Niethammer & Kwitt 2021, "Dissecting supervised contrastive learning", ICML, arXiv:2102.08817; the
+theorem number not verified), and for K > d + 1 it is a strict lower bound whose gap :func:`bound` reports.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from ufm.theory import spherical
 
 ID = "yaras2022-benign"
 SOURCE = ("Yaras, Wang, Zhu, Balzano & Qu 2022, Neural collapse with normalized features: a geometric analysis "
-          "over the Riemannian manifold, NeurIPS, Thm 1 (arXiv:2209.09211)")
+          "over the Riemannian manifold, NeurIPS (arXiv:2209.09211)")
 
 
 def hypotheses(problem):

@@ -616,8 +616,9 @@ def run(args) -> int:
         from ufm.reduced import applicable
 
         if problem.normalized:
-            _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits and the sphere bound is not "
-                  "attained; the reduced-problem global search does not apply to normalised UFMs (use --restarts)")
+            _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits; the reduced-problem global "
+                  "search does not apply to normalised UFMs, so random starts alone may miss the optimum "
+                  "(use --restarts)")
         elif applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
             _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits; the convex bound may not be "
                   "attained, so the reduced-problem global search runs")

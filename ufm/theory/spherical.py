@@ -6,7 +6,7 @@ r_H, ``classifier_radius`` r_W; rho = r_H r_W = 1/tau when both are given). On t
 constants, which every predicted value includes (lambda_W K r_W^2/2, lambda_H N r_H^2/2).
 
 - ``graf2021_sphere_etf`` (d >= K - 1; Graf, Hofer, Niethammer & Kwitt 2021, "Dissecting supervised
-  contrastive learning", ICML, arXiv:2102.08817, Thm 2; Lu & Steinerberger 2022): the optimum is the simplex
+  contrastive learning", ICML, arXiv:2102.08817; theorem number not verified): the optimum is the simplex
   ETF with hbar_k parallel to w_k, value the sphere bound of ``ufm.sphere`` (which it attains), logits
   W Hbar = A B/(K-1) (I - J/K) and W W^T = A^2/(K-1) (I - J/K) with A = ||W||_F, B = sqrt(sum ||hbar_k||^2)
   (both radii: A B = K rho, A^2 = K r_W^2).
@@ -93,7 +93,7 @@ def predict_orthoplex(problem) -> dict:
 
 register(Prediction(
     name="graf2021_sphere_etf",
-    source="Graf et al. 2021, Dissecting supervised contrastive learning, Thm 2 (arXiv:2102.08817)",
+    source="Graf et al. 2021, Dissecting supervised contrastive learning (arXiv:2102.08817)",
     statement="Balanced CE with features and/or classifier rows on spheres, d >= K - 1: the optimum is a simplex "
               "ETF with class means parallel to their classifier rows, value = the sphere bound",
     applies=applies_etf, predict=predict_etf))
