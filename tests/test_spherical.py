@@ -263,3 +263,14 @@ def test_a_saddle_on_the_sphere_is_called_a_saddle():
     assert max(float(np.max(np.abs(leaf))) for leaf in jax.tree_util.tree_leaves(g)) <= 1e-14  # critical
     so = second_order_at(p, params, reduced=True)
     assert so["verdict"] == "saddle" and so["min_eigenvalue"] < -1e-3, so
+
+
+def test_solution_at_a_raw_point_is_the_point_on_the_spheres():
+    from ufm.solution import Solution
+
+    p = ufm.Problem(counts=(1, 1, 1), d=2, loss="ce", lambda_W=0.0, lambda_H=0.0, feature_radius=2.0,
+                    classifier_radius=1.0)
+    rng = np.random.default_rng(0)
+    sol = Solution.at(p, {"W": (rng.standard_normal((3, 2)),), "H": rng.standard_normal((2, 3))})
+    assert np.allclose(np.linalg.norm(sol.features, axis=0), 2.0, rtol=1e-14)
+    assert np.allclose(np.linalg.norm(sol.classifier, axis=1), 1.0, rtol=1e-14)
