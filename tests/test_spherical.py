@@ -71,7 +71,7 @@ def test_solver_agrees_with_independent_sphere_reference(radii, lams):
     p = ufm.Problem(counts=counts, d=2, loss="ce", lambda_W=lams[0], lambda_H=lams[1], feature_radius=r_H,
                     classifier_radius=r_W)
     # the full problem (every sample its own feature); L-BFGS alone reaches the value to ~1e-12, no polish needed
-    sol = solve(p, restarts=2, reduce="never", polish="never")
+    sol = solve(p, restarts=2, reduce="never", polish="never", second_order="never")
     ref = reference_minimum(counts, lams[0], lams[1], r_H, r_W)
     assert sol.status == "converged"
     assert abs(sol.objective - ref) <= OBJ_RTOL_SCIPY * abs(ref), (sol.objective, ref)
@@ -265,6 +265,23 @@ def test_a_saddle_on_the_sphere_is_called_a_saddle():
     assert so["verdict"] == "saddle" and so["min_eigenvalue"] < -1e-3, so
 
 
+def test_project_puts_full_and_reduced_points_on_their_spheres():
+    from ufm import objective as obj
+
+    p = ufm.Problem(counts=(3, 1, 2), d=2, loss="ce", lambda_W=0.0, lambda_H=0.0, feature_radius=2.0,
+                    classifier_radius=1.0)
+    rng = np.random.default_rng(1)
+    x = {"W": (rng.standard_normal((3, 2)),), "H": rng.standard_normal((2, 3))}
+    reduced_x = obj.project(p, x, reduce=True)  # reduced column c stands for sqrt(m_c) times the feature
+    assert np.allclose(np.linalg.norm(reduced_x["H"], axis=0), 2.0 * np.sqrt([3, 1, 2]), rtol=1e-14)
+    full = obj.lift(p, reduced_x)
+    assert np.allclose(np.linalg.norm(full["H"], axis=0), 2.0, rtol=1e-14)
+    assert np.allclose(np.linalg.norm(reduced_x["W"][0], axis=1), 1.0, rtol=1e-14)
+    assert obj.project(p.replace(feature_radius=None, classifier_radius=None, lambda_W=1e-2, lambda_H=1e-2),
+                       x) is x  # free problems: the identity
+
+
+@pytest.mark.slow
 def test_solution_at_a_raw_point_is_the_point_on_the_spheres():
     from ufm.solution import Solution
 

@@ -14,7 +14,7 @@ def sphere_ce(K, d, r_H=2.0, r_W=2.0, n=1, **kw):
                                 lambda_H=kw.pop("lambda_H", 0.0), feature_radius=r_H, classifier_radius=r_W, **kw)
 
 
-def check_code(prediction_name, distance, *, restarts=3):
+def check_code(prediction_name, distance, *, restarts=2):
     """Refuted when a point lower than the predicted value is found; holds when the best point has the
     predicted value (OBJ_RTOL) and ``distance(rows)`` <= STRUCT_RTOL for the classifier rows and the class
     means, with every class mean on its classifier row (cosine 1 - STRUCT_RTOL); inconclusive otherwise."""

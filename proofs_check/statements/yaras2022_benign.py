@@ -18,7 +18,7 @@ def hypotheses(problem):
 
 
 def cases(full, seed):
-    out = [Case("K = 4, d = 4, n = 2, rho = 4, 6 random starts", sphere_ce(4, 4, n=2), {"restarts": 6})]
+    out = [Case("K = 4, d = 4, n = 2, rho = 4, 4 random starts", sphere_ce(4, 4, n=2), {"restarts": 4})]
     if full:
         out.append(Case("K = 5, d = 6, rho = 1, 10 random starts", sphere_ce(5, 6, 1.0, 1.0), {"restarts": 10}))
         out.append(Case("K = 3, d = 3, n = 4, rho = 9, 10 starts, full problem",
