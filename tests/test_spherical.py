@@ -146,7 +146,10 @@ def test_sphere_bound_certifies_for_d_at_least_K_minus_1_and_gives_a_gap_below()
     assert abs(c["lower_bound"] - math.log1p(3 * math.exp(-4 * rho / 3))) <= 1e-15
     below = certify(solve(_sphere_ce(5, 2), restarts=1), seed=0, hessian=False).certificate
     assert not below["certified"] and not below["bound_attained"]
-    assert below["gap"] > 1e-3 and below["lower_bound"] < below["gap"] + below["lower_bound"]
+    # the ETF value log(1 + 4 e^{-5 rho/4}) for K = 5, strictly below the pentagon's value (the gap)
+    assert abs(below["lower_bound"] - math.log1p(4 * math.exp(-5 * rho / 4))) <= 1e-15
+    pentagon = math.log(np.sum(np.exp(rho * np.cos(2 * np.pi * np.arange(5) / 5)))) - rho
+    assert abs(below["gap"] - (pentagon - below["lower_bound"])) <= 1e-10 * pentagon and below["gap"] > 1e-3
 
 
 def test_sphere_bound_with_one_free_factor_is_attained_by_the_solver():
