@@ -91,6 +91,9 @@ class Arrays:
             lw = lw[:-1]
         if problem.loss not in ("ce", "mse"):
             raise ufm.ProblemError("loss", f"the baselines implement 'ce' and 'mse', got {problem.loss!r}")
+        if getattr(problem, "normalized", False):
+            raise ufm.ProblemError("feature_radius", "the baselines implement the free UFM, not features or "
+                                                     "classifier rows on spheres")
         return cls(np.asarray(data["targets"], float), lw, float(problem.lambda_H), float(problem.lambda_b),
                    problem.loss, problem.bias, None if fixed is None else np.asarray(fixed, float))
 
@@ -339,8 +342,10 @@ def cvxpy_convex(problem: Problem, *, tol: float = 1e-8, solver: str = "CLARABEL
     solver stops at its time limit ``budget`` (the cvxpy compilation before it is not limited)."""
     import cvxpy as cp
 
-    if problem.depth != 1 or problem.classifier_fixed or problem.samples is not None:
-        raise ufm.ProblemError("problem", "the convex program needs M = 1, a learnable classifier, one-hot targets")
+    if problem.depth != 1 or problem.classifier_fixed or problem.samples is not None \
+            or getattr(problem, "normalized", False):
+        raise ufm.ProblemError("problem", "the convex program needs M = 1, a learnable classifier, one-hot targets, "
+                                          "free features and classifier")
     K = problem.K
     n = np.asarray(problem.counts, float)
     N = n.sum()

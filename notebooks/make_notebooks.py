@@ -904,6 +904,126 @@ print(f"claim holds: K = 2 is DNC at every layer; K = 4 is DNC at M = 3 and {gap
 ]
 
 
+# ============================================================================================== 08
+GENERALIZED = [
+    md(r"""
+# 8. Generalized collapse: more classes than dimensions on the sphere
+
+**Claim.** For the balanced cross-entropy UFM with features and classifier rows on spheres of radius 2
+(`feature_radius = classifier_radius = 2`, temperature 1/4), with K > d + 1 classes (no simplex ETF fits):
+(a) in d = 2 the optimum is the **regular K-gon** for K = 3..7: classifier rows and class means form one regular
+polygon (Gram distance **<= 1e-6**), every feature on its classifier row, the objective equals the polygon's closed
+form to **1e-10 relative**, and the minimal angle meets the Tammes bound 2 pi / K; (b) K = 6 classes in d = 3 make
+the **octahedron** (orthoplex distance <= 1e-6, minimal angle pi/2, Rankin's bound); (c) the sphere lower bound of
+`ufm.sphere` certifies the optimum for K <= d + 1 and, for K > d + 1, stays strictly below it: "not certified"
+comes with its gap.
+
+The last cell asserts exactly this (K = 8, 9 and more restarts: `pytest -m slow tests/test_spherical.py`).
+Runtime: about 15 s on 2 CPU cores.
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from ufm import codes, sphere
+from ufm.certificates import certify
+from ufm.plot import geometry as geo
+from ufm.solver import solve
+from ufm.theory import PREDICTIONS
+"""),
+    md("""
+## The normalised UFM
+
+`Problem(..., feature_radius=r_H, classifier_radius=r_W)` puts every feature on the sphere of radius r_H and every
+classifier row on the sphere of radius r_W; the logits are r_H r_W cos(w_k, h_i). The solver minimises
+f(embed(x)) with embed the projection onto the spheres, in the same jitted L-BFGS loop (docs/theory.md,
+"Normalised UFMs"), and returns the point on the spheres.
+"""),
+    code("""
+def sphere_ce(K, d):
+    return ufm.Problem.balanced(K, 1, d, loss="ce", lambda_W=0.0, lambda_H=0.0, feature_radius=2.0, classifier_radius=2.0)
+
+
+print(sphere_ce(5, 2).describe())
+polygon = {}
+for K in range(3, 8):
+    sol = solve(sphere_ce(K, 2), restarts=1, seed=0)
+    polygon[K] = {"solution": sol, "predicted": PREDICTIONS["jiang2024_polygon"].predict(sol.problem)["objective"],
+                  "bound": sphere.bound(sol.problem).value, **codes.summary(sol.classifier),
+                  "means_polygon_distance": codes.polygon_distance(sol.class_means.T),
+                  "alignment": float(np.min(np.sum(codes.unit_rows(sol.classifier) * codes.unit_rows(sol.class_means.T), 1)))}
+    r = polygon[K]
+    print(f"K = {K}: objective {sol.objective:.12g} (polygon {r['predicted']:.12g}, sphere bound {r['bound']:.6g}), "
+          f"min angle {np.degrees(r['min_angle']):.4f} deg (Tammes {np.degrees(r['tammes_bound']):.4f}), "
+          f"polygon distance {r['polygon_distance']:.1e}")
+"""),
+    md("""
+## The regular heptagon, and the codes against their bounds
+
+Left: the class means and classifier rows of K = 7 in the plane. Right: the minimal angle against the Tammes
+bound 2 pi / K, and the objective against the polygon's closed form and the sphere bound (the simplex-ETF value,
+attained only for K <= d + 1 = 3).
+"""),
+    code("""
+fig_heptagon = geo.projection(polygon[7]["solution"], dim=2)
+"""),
+    code("""
+Ks = np.array(sorted(polygon))
+fig_codes = geo.measured_vs_theory([
+    {"x": Ks, "measured": {"min angle (deg)": [np.degrees(polygon[K]["min_angle"]) for K in Ks]},
+     "theory_x": Ks, "theory": {"min angle (deg)": 360.0 / Ks}, "xlabel": "K", "ylabel": "minimal angle (deg)",
+     "title": "d = 2: the minimal angle meets the Tammes bound"},
+    {"x": Ks, "measured": {"objective": [polygon[K]["solution"].objective for K in Ks]},
+     "theory_x": Ks, "theory": {"objective": [polygon[K]["predicted"] for K in Ks]},
+     "alternative": {"objective": [polygon[K]["bound"] for K in Ks]}, "alternative_label": "sphere bound",
+     "xlabel": "K", "ylabel": "objective", "title": "objective: regular polygon vs the sphere bound"},
+])
+"""),
+    md("""
+## The orthoplex regime: K = 6 in d = 3
+
+Rankin's bound: more than d + 1 points on S^{d-1} have a pair at angle <= pi/2; with K = 2d the orthoplex
+{+-e_i} reaches it (Alcala et al. 2026).
+"""),
+    code("""
+octa = solve(sphere_ce(6, 3), restarts=1, seed=0)
+octa_codes = codes.summary(octa.classifier)
+print({k: round(v, 12) for k, v in octa_codes.items()})
+print(np.round(codes.cosines(octa.classifier), 6))
+"""),
+    md("""
+## Certificates: the sphere bound
+
+For balanced CE on spheres the objective is at least log(1 + (K-1) exp(-K rho/(K-1))) (+ constants), attained by
+a simplex ETF iff d >= K - 1 (`ufm.sphere`, docs/theory.md). Below that the gap is a number, not a shrug.
+"""),
+    code("""
+etf = certify(polygon[3]["solution"], hessian=False).certificate  # K = 3 <= d + 1: the triangle is the simplex ETF
+pentagon = certify(polygon[5]["solution"], hessian=False).certificate
+print("K = 3, d = 2:", etf["level"], f"gap {etf['gap']:.1e}")
+print("K = 5, d = 2:", pentagon["level"], f"lower bound {pentagon['lower_bound']:.6f}, gap {pentagon['gap']:.4f}")
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+STRUCT_TOL, OBJ_TOL = 1e-6, 1e-10
+for K, r in polygon.items():
+    sol = r["solution"]
+    assert sol.status == "converged", (K, sol.status)
+    assert r["polygon_distance"] <= STRUCT_TOL and r["means_polygon_distance"] <= STRUCT_TOL, (K, r["polygon_distance"])
+    assert r["alignment"] >= 1 - STRUCT_TOL, (K, r["alignment"])
+    assert abs(sol.objective - r["predicted"]) <= OBJ_TOL * r["predicted"], (K, sol.objective, r["predicted"])
+    assert abs(r["min_angle"] - r["tammes_bound"]) <= STRUCT_TOL, K
+assert octa_codes["orthoplex_distance"] <= STRUCT_TOL and abs(octa_codes["min_angle"] - np.pi / 2) <= STRUCT_TOL
+assert etf["certified"] and not pentagon["certified"] and pentagon["gap"] > 1e-3
+print(f"claim holds: regular K-gons for K = 3..7 (largest distance "
+      f"{max(r['polygon_distance'] for r in polygon.values()):.1e}), the octahedron "
+      f"({octa_codes['orthoplex_distance']:.1e}), sphere bound certified at K = 3, d = 2 and gap {pentagon['gap']:.4f} "
+      f"at K = 5, d = 2")
+"""),
+]
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_imbalance_minority_collapse.ipynb": MINORITY,
@@ -912,6 +1032,7 @@ NOTEBOOKS = {
     "05_sweep_phase_diagram.ipynb": SWEEP,
     "06_your_own_theorem.ipynb": OWN,
     "07_relu_deep_collapse.ipynb": RELU,
+    "08_generalized_collapse.ipynb": GENERALIZED,
 }
 
 

@@ -260,8 +260,11 @@ def check_prediction(prediction_name: str, *, obj_rtol: float = OBJ_RTOL, struct
 
 
 def _certified_lower_bound(problem, solution) -> Optional[float]:
-    from ufm import convex
+    """The convex dual bound (M = 1, free factors) or the sphere bound (balanced normalised CE), else None."""
+    from ufm import convex, sphere
 
+    if sphere.applicable(problem)[0]:
+        return sphere.bound(problem).value
     if not convex.applicable(problem)[0]:
         return None
     return convex.solve_convex(problem, Z0=solution.mean_logits, b0=solution.bias).lower_bound

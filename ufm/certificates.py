@@ -6,7 +6,11 @@
    ``ufm.convex`` gives a rigorous lower bound (weak Fenchel duality); the solution is ``certified`` when
    ``objective - lower_bound <= rtol * |objective|`` (relative: meaningful at any weight decay; values
    below ``ufm.loop.F_FLOOR`` count as 0) and the bound is attained (the convex optimum has rank <= d). For
-   d < K the bound may not be attained; the gap is reported all the same.
+   d < K the bound may not be attained; the gap is reported all the same (it is the rank-free relaxation's
+   bound: valid for every d, not tight for d < K - 1). For the balanced normalised CE UFM
+   (``Problem.feature_radius`` / ``classifier_radius``), where the convex program does not apply, the sphere
+   bound of ``ufm.sphere`` takes its place (``lower_bound_kind``: ``"convex"`` or ``"sphere"``): attained
+   (certified) for d >= K - 1, a strict lower bound with its gap for K > d + 1.
 2. **Reduced-problem global search** (``ufm.reduced``, any depth, when the master reduction applies): structured
    and random starts on the K-column problem. ``search-agreed`` when it finds nothing lower than the solution
    (within rtol), with how many of its starts reached the best value.
@@ -30,7 +34,7 @@ from typing import Optional
 
 import numpy as np
 
-from ufm import convex, curvature, nonlinear, reduced
+from ufm import convex, curvature, nonlinear, reduced, sphere
 from ufm import objective as obj
 from ufm.loop import F_FLOOR, same_value
 from ufm.solution import Solution
@@ -101,11 +105,22 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
         bound = res.lower_bound
         gap = solution.objective - bound
         cert.update({"lower_bound": bound, "gap": gap,
-                     "relative_gap": gap / max(abs(solution.objective), F_FLOOR), "bound_attained": attained})
+                     "relative_gap": gap / max(abs(solution.objective), F_FLOOR), "bound_attained": attained,
+                     "lower_bound_kind": "convex"})
         cert["certified"] = bool(attained and gap <= tolerance(solution.objective, rtol))
         evidence.append(f"convex dual bound {bound:.15g}, gap {gap:.3e} "
                         f"(relative {cert['relative_gap']:.1e}"
                         + ("" if attained else f"; not attained: the convex optimum has rank {res.rank} > d") + ")")
+    elif sphere.applicable(problem)[0]:
+        sb = sphere.bound(problem)
+        attained = sb.attained
+        gap = solution.objective - sb.value
+        cert.update({"lower_bound": sb.value, "gap": gap, "relative_gap": gap / max(abs(solution.objective), F_FLOOR),
+                     "bound_attained": attained, "lower_bound_kind": "sphere"})
+        cert["certified"] = bool(attained and gap <= tolerance(solution.objective, rtol))
+        evidence.append(f"sphere lower bound {sb.value:.15g}, gap {gap:.3e} (relative {cert['relative_gap']:.1e}"
+                        + ("" if attained else f"; not attained: no simplex ETF fits in d = {problem.d} < K - 1")
+                        + ")")
     else:
         cert["certified"] = False
         cert["why_not_certified"] = f"no convex certificate: {why_not}"

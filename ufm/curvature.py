@@ -10,9 +10,12 @@ Exact symmetries give exact zero eigenvalues at every stationary point and would
 degenerate: :func:`symmetry_basis` spans their tangents -- rotations Q of every hidden space
 (W_{m+1} -> W_{m+1} Q^T, W_m -> Q W_m, H -> Q H for the feature space; with a ReLU only the free features'
 space, unless they are activated too: a rotation does not commute with the activation) and, for a
-shift-invariant loss
-(``ufm.losses.Loss.shift_invariant``) with a free bias, b -> b + t 1 -- and :func:`second_order` works on
-their orthogonal complement.
+shift-invariant loss (``ufm.losses.Loss.shift_invariant``) with a free bias, b -> b + t 1; for a normalised UFM
+(``Problem.feature_radius`` / ``classifier_radius``) the ray of every feature column and classifier row (the
+objective is ``f(embed(x))``, constant along them: ``ufm.objective.embed``) -- and :func:`second_order` works
+on their orthogonal complement. On the spheres that complement, less the rotations, is the tangent space of
+the manifold, where the Hessian of ``f(embed(x))`` is the Riemannian Hessian (docs/theory.md, "Normalised
+UFMs"): the verdict is the manifold's second-order verdict.
 
 Verdicts: ``minimum`` (lambda_min > rtol lambda_max), ``saddle`` (lambda_min < -rtol lambda_max) or
 ``degenerate`` (in between).
@@ -160,6 +163,16 @@ def symmetry_basis(problem, params: dict) -> np.ndarray:
                     Wt[m] = -Ws[m] @ A
                 tangent = {**zeros, "W": tuple(Wt), "H": Ht}
                 vecs.append(np.asarray(jax.flatten_util.ravel_pytree(tangent)[0]))
+    if getattr(problem, "feature_radius", None) is not None:  # radial directions of the feature columns
+        for c in range(H.shape[1]):
+            Ht = np.zeros_like(H)
+            Ht[:, c] = H[:, c]
+            vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "H": Ht})[0]))
+    if getattr(problem, "classifier_radius", None) is not None:  # radial directions of the classifier rows
+        for k in range(Ws[-1].shape[0]):
+            Wt = [np.zeros_like(W) for W in Ws]
+            Wt[-1][k] = Ws[-1][k]
+            vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "W": tuple(Wt)})[0]))
     if problem.bias == "free" and losses.get(problem.loss).shift_invariant:
         vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "b": np.ones_like(params["b"])})[0]))
     if not vecs:

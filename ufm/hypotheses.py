@@ -53,8 +53,9 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
              min_depth: Optional[int] = None, bias: Union[str, Sequence[str], None] = None,
              linear: bool = True, learnable_classifier: Optional[bool] = None, one_hot: Optional[bool] = None,
              balanced: Optional[bool] = None, d_min: Union[str, int, None] = None,
-             equal_decay: Optional[bool] = None, extra: Optional[Callable] = None,
-             activation: Optional[str] = None, activate_features: Optional[bool] = None) -> Hypothesis:
+             equal_decay: Optional[bool] = None, normalized: Optional[bool] = False,
+             extra: Optional[Callable] = None, activation: Optional[str] = None,
+             activate_features: Optional[bool] = None) -> Hypothesis:
     """A conjunction of the usual hypotheses (each ``None`` means "no condition"):
 
     - ``loss``: a loss name or names; ``depth`` / ``min_depth``: M == depth / M >= min_depth;
@@ -67,6 +68,9 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
     - ``balanced``: every class has the same count;
     - ``d_min``: d >= K, d >= K - 1 (``"K"``, ``"K-1"``) or an integer;
     - ``equal_decay``: the same weight decay on every layer and on the features;
+    - ``normalized``: features or classifier rows on spheres (``Problem.feature_radius`` /
+      ``classifier_radius``; True), both free (False, the default: the theory of the unconstrained UFM, the
+      convex certificate and the master reduction assume it) or either (None);
     - ``extra``: one more ``problem -> (bool, reason)``.
     """
     conds = []
@@ -102,6 +106,10 @@ def requires(*, loss: Union[str, Sequence[str], None] = None, depth: Optional[in
                       "needs balanced classes" if balanced else "needs imbalanced classes"))
     if d_min is not None:
         conds.append((lambda p: p.d >= _d_bound(d_min, p.K), f"needs d >= {d_min}"))
+    if normalized is not None:
+        conds.append((lambda p: getattr(p, "normalized", False) == normalized,
+                      "needs a normalised UFM (feature_radius or classifier_radius)" if normalized else
+                      "needs free features and classifier (no feature_radius / classifier_radius)"))
     if equal_decay is not None:
         conds.append((lambda p: (len(set(p.lambda_W + (p.lambda_H,))) == 1) == equal_decay,
                       "needs equal weight decay on every layer and the features"))

@@ -86,11 +86,15 @@ class Loss:
         only as the parameters grow). If it does, decays must be all positive or all zero: with some factor
         of the product W_M..W_1 H penalised and another not, the penalty can be driven to 0 by rescaling the
         factors, so the infimum is approached and not attained (unless the loss-optimal logits are 0).
-        A fixed classifier is not a factor."""
+        A fixed classifier is not a factor, nor is a factor on a sphere (``feature_radius``,
+        ``classifier_radius``): it is bounded, and its decay is a constant."""
         learnable = problem.lambda_W if not problem.classifier_fixed else problem.lambda_W[:-1]
-        decays = (problem.lambda_H, *learnable)
+        if getattr(problem, "classifier_radius", None) is not None:
+            learnable = learnable[:-1]
+        free_H = getattr(problem, "feature_radius", None) is None
+        decays = ((problem.lambda_H,) if free_H else ()) + tuple(learnable)
         if not self.attains_minimum:
-            if problem.lambda_H <= 0:
+            if free_H and problem.lambda_H <= 0:
                 raise ProblemError("lambda_H", f"must be > 0 with loss {self.name!r}: without feature decay "
                                                "the infimum is approached only as ||H|| -> infinity")
             if any(v <= 0 for v in learnable):

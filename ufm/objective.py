@@ -71,6 +71,51 @@ def columns(problem, reduce: bool) -> int:
     return problem.K if problem.samples is None else len(groups(problem).sizes)
 
 
+def _to_sphere(X, radius, axis):
+    """radius * X / ||X|| along ``axis`` (columns: axis 0; rows: axis 1)."""
+    return radius * X / jnp.sqrt(jnp.sum(X * X, axis=axis, keepdims=True))
+
+
+def embed(params: dict, data: dict) -> dict:
+    """The point of a normalised UFM (docs/theory.md, "Normalised UFMs") that raw parameters stand for: each
+    actual feature column (``scale_c h_c``) rescaled to ``feature_radius``, each classifier row to
+    ``classifier_radius`` (radii present in ``data`` only for normalised problems; otherwise ``params``
+    itself). A smooth, idempotent map (away from 0): the objective is ``f(embed(x))``, constant along each
+    column's and row's ray, and ``embed`` restricted to a neighbourhood of the sphere is its metric projection
+    (a second-order retraction), so at points on the spheres the gradient of ``f(embed(x))`` is the
+    Riemannian gradient and its Hessian on the tangent space the Riemannian Hessian (Absil &
+    Malick 2012, "Projection-like retractions on matrix manifolds"); the radial directions are exact null directions."""
+    if "feature_radius" not in data and "classifier_radius" not in data:
+        return params
+    out = dict(params)
+    if "feature_radius" in data:
+        scale = data["scale"][None, :]
+        out["H"] = _to_sphere(params["H"] * scale, data["feature_radius"], 0) / scale
+    if "classifier_radius" in data:
+        Ws = list(params["W"])
+        Ws[-1] = _to_sphere(Ws[-1], data["classifier_radius"], 1)
+        out["W"] = tuple(Ws)
+    return out
+
+
+def project(problem, params: dict, *, reduce: bool = False) -> dict:
+    """:func:`embed` in numpy float64 for ``problem`` (the identity for unconstrained problems): the point on
+    the spheres with the same objective value."""
+    if not getattr(problem, "normalized", False):
+        return params
+    out = dict(jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params))
+    if problem.feature_radius is not None:
+        H = out["H"]
+        norms = np.linalg.norm(H, axis=0, keepdims=True)
+        sizes = np.asarray(groups(problem).sizes, np.float64) if reduce else np.ones(H.shape[1])
+        out["H"] = problem.feature_radius * np.sqrt(sizes)[None, :] * H / norms
+    if problem.classifier_radius is not None:
+        Ws = list(out["W"])
+        Ws[-1] = problem.classifier_radius * Ws[-1] / np.linalg.norm(Ws[-1], axis=1, keepdims=True)
+        out["W"] = tuple(Ws)
+    return out
+
+
 def penalty(params: dict, data: dict, bias: str):
     """sum_m lambda_W[m]/2 ||W_m||^2 + lambda_H/2 ||H||^2 [+ lambda_b/2 ||b||^2 for a regularised bias]."""
     value = 0.5 * data["lambda_H"] * jnp.sum(params["H"] ** 2)
@@ -136,6 +181,7 @@ def make_objective(loss: str, bias: str, activation: str = "linear", activate_fe
     loss_obj = losses.get(loss)
 
     def f(params, data):
+        params = embed(params, data)
         if "labels" in data:
             value = streamed_loss(loss_obj.per_label, params, data)
         else:
@@ -156,6 +202,12 @@ def value_fn(loss: str, bias: str, activation: str = "linear", activate_features
     """:func:`make_objective` compiled (``jax.jit``): the objective at one point, for code outside the loop
     (evaluated op by op, each primitive compiles on its own)."""
     return jax.jit(make_objective(loss, bias, activation, activate_features))
+
+
+@functools.lru_cache(maxsize=None)
+def value_grad_fn(loss: str, bias: str):
+    """``jax.jit(jax.value_and_grad(f))`` of :func:`make_objective` (one compilation per loss, bias and shapes)."""
+    return jax.jit(jax.value_and_grad(make_objective(loss, bias)))
 
 
 def _lambda_W_learnable(problem) -> np.ndarray:
@@ -200,6 +252,9 @@ def problem_data(problem, dtype=None, *, reduce: bool = False, stream: Optional[
             "weights": weights, "scale": scale}
     if problem.classifier_fixed:
         data["classifier"] = problem.classifier_matrix()
+    for field in ("feature_radius", "classifier_radius"):
+        if getattr(problem, field, None) is not None:
+            data[field] = getattr(problem, field)
     out = {k: jnp.asarray(v, dtype=dtype) for k, v in data.items()}
     if stream:
         out["labels"] = jnp.asarray(labels, dtype=jnp.int32)

@@ -104,6 +104,11 @@ class Problem:
         a hidden layer (M >= 2) or ``activate_features``.
       activate_features: apply the activation to the free features too, sigma(h_i) (the non-negative features
         of Tirer & Bruna 2022); only with a non-linear ``activation``.
+      feature_radius: ``None`` (free features) or r_H > 0: every feature column on the sphere ||h_i|| = r_H
+        (the normalised / spherical UFM; docs/theory.md section "Normalised UFMs"; depth 1).
+      classifier_radius: ``None`` (free classifier) or r_W > 0: every classifier row on ||w_k|| = r_W (a
+        learnable classifier, depth 1). With both radii, the logits are r_H r_W cos(w_k, h_i): the temperature
+        tau of normalised logits is 1 / (r_H r_W).
     """
 
     counts: tuple[int, ...]
@@ -118,6 +123,8 @@ class Problem:
     samples: Optional[Any] = None
     activation: str = "linear"
     activate_features: bool = False
+    feature_radius: Optional[float] = None
+    classifier_radius: Optional[float] = None
 
     def __post_init__(self):
         counts = self.counts
@@ -204,6 +211,23 @@ class Problem:
         if self.activation != "linear" and depth == 1 and not self.activate_features:
             raise ProblemError("activation", f"{self.activation!r} acts after hidden layers: needs depth M >= 2 "
                                              "or activate_features=True (with M = 1 there is none)")
+        for field in ("feature_radius", "classifier_radius"):
+            value = _scalar(getattr(self, field))
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+                    or float(value) <= 0:
+                raise ProblemError(field, f"must be None (free) or a finite number > 0, got {value!r}")
+            object.__setattr__(self, field, float(value))
+            if self.depth != 1:
+                raise ProblemError(field, f"normalised UFMs are implemented for depth M = 1, got depth {self.depth}")
+        if self.activation != "linear" and (self.feature_radius is not None or self.classifier_radius is not None):
+            raise ProblemError("feature_radius" if self.feature_radius is not None else "classifier_radius",
+                               "normalised UFMs are implemented for linear models (activation='linear'), got "
+                               f"activation={self.activation!r}")
+        if self.classifier_radius is not None and self.classifier is not None:
+            raise ProblemError("classifier_radius", "needs a learnable classifier (classifier=None); a fixed "
+                                                    "classifier is normalised by giving it rows of the radius")
 
         losses.get(self.loss).validate(self)
 
@@ -244,6 +268,12 @@ class Problem:
         return self.classifier is not None
 
     @property
+    def normalized(self) -> bool:
+        """Whether features or classifier rows are constrained to spheres (``feature_radius`` /
+        ``classifier_radius``)."""
+        return self.feature_radius is not None or self.classifier_radius is not None
+
+    @property
     def classifier_name(self) -> Optional[str]:
         """The registered geometry name of a fixed classifier (``ufm.geometry``), else None."""
         return self.classifier if isinstance(self.classifier, str) else None
@@ -273,7 +303,7 @@ class Problem:
     def static_key(self) -> tuple:
         """What decides compilation: shapes, loss kind, bias mode, fixed-vs-learnable classifier."""
         return (self.K, self.N, self.d, self.depth, self.loss, self.bias, self.classifier_fixed, self.activation,
-                self.activate_features)
+                self.activate_features, self.feature_radius is not None, self.classifier_radius is not None)
 
     def data(self) -> dict:
         """The dynamic arrays of the objective (float64 numpy); see :func:`ufm.objective.objective`."""
@@ -285,6 +315,9 @@ class Problem:
         }
         if self.classifier is not None:
             out["classifier"] = self.classifier_matrix()
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                out[field] = np.float64(getattr(self, field))
         return out
 
     def describe(self) -> str:
@@ -300,6 +333,10 @@ class Problem:
             s += f", samples {type(self.samples).__name__}"
         if not self.linear:
             s += f", activation {self.activation}" + (" (features too)" if self.activate_features else "")
+        if self.feature_radius is not None:
+            s += f", features on the sphere of radius {self.feature_radius}"
+        if self.classifier_radius is not None:
+            s += f", classifier rows on the sphere of radius {self.classifier_radius}"
         return s
 
     def __repr__(self) -> str:
@@ -317,6 +354,9 @@ class Problem:
             fields.append(f"activation={self.activation!r}")
         if self.activate_features:
             fields.append("activate_features=True")
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                fields.append(f"{field}={getattr(self, field)}")
         return f"Problem({', '.join(fields)})"
 
     def to_dict(self) -> dict:
@@ -331,6 +371,9 @@ class Problem:
         if not self.linear:  # linear problems keep their dict (and stored results) as before
             out["activation"] = self.activation
             out["activate_features"] = self.activate_features
+        for field in ("feature_radius", "classifier_radius"):
+            if getattr(self, field) is not None:
+                out[field] = getattr(self, field)
         if self.samples is not None:
             to_dict = getattr(self.samples, "to_dict", None)
             out["samples"] = to_dict() if callable(to_dict) else repr(self.samples)

@@ -123,7 +123,8 @@ class Solution:
     def at(cls, problem, params: dict, **kwargs) -> "Solution":
         """A solution at given full parameters (``ufm.objective.params_from_arrays``), not solved: objective,
         gradient norm and stationarity evaluated there, status ``max_iter`` with 0 iterations (no claim of
-        stationarity). Use it to measure or plot a point of your own."""
+        stationarity). Use it to measure or plot a point of your own. For a normalised problem the point is
+        first moved onto its spheres (``ufm.objective.project``: the value it stands for)."""
         import jax
         import jax.numpy as jnp
 
@@ -131,7 +132,7 @@ class Solution:
 
         obj.check_params(problem, params, field="params")
         f = obj.objective_of(problem)
-        x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+        x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), obj.project(problem, params))
         data = obj.problem_data(problem, jnp.float64)
         fx, g = jax.value_and_grad(f)(x, data)
         run = Run(jax.tree_util.tree_map(np.asarray, x), float(fx), float(tree_norm(g)),
@@ -289,6 +290,8 @@ class Solution:
                 text += "; global search off (search=never)"
             elif "given" in labels:
                 text += "; no global search (search=auto: not with a given start)"
+            elif getattr(self.problem, "normalized", False):
+                text += "; no global search (it needs free features and classifier)"
             else:
                 text += "; no global search (search=auto: only for depth M > 1 or d < K)"
         if len(self.runs) > 1:

@@ -45,7 +45,7 @@ from ufm import losses, newton, nonlinear, reduced
 from ufm._precision import require_x64
 from ufm.curvature import lanczos
 from ufm.errors import OptionsError, ProblemError
-from ufm.loop import (METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
+from ufm.loop import (F_FLOOR, METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
                       trace as loop_trace, tree_norm)
 from ufm.problem import Problem
 from ufm.solution import Solution
@@ -157,7 +157,10 @@ class SolverOptions:
 def reduction_exact(problem: Problem) -> tuple[bool, str]:
     """Whether solving the class-reduced problem is exact for ``problem`` (docs/theory.md section 4): with a
     loss convex in the logits and linear layers, averaging features within a group of identical targets never
-    increases the objective; non-linear layers and losses registered with ``convex=False`` are refused."""
+    increases the objective; non-linear layers and losses registered with ``convex=False`` are refused. With
+    features on a sphere (``feature_radius``) it is exact too: the features enter only through their own
+    sample's loss, every sample of a group faces the same problem over the same sphere, so giving all of them
+    one minimiser of it loses nothing."""
     if not problem.linear:
         return False, (f"non-linear layers ({problem.activation}): a sample's term is not convex in its feature, "
                        "so averaging a class's features may raise the objective (docs/theory.md section 15)")
@@ -268,10 +271,26 @@ def _options(options: Optional[SolverOptions], overrides: dict) -> SolverOptions
     return (options or SolverOptions()).replace(**overrides)
 
 
+def on_spheres(program: Program, run: Run) -> Run:
+    """A run of a normalised problem moved to its point on the spheres (``ufm.objective.project``: the same
+    objective value), with the gradient norm and stationarity evaluated there: the Riemannian ones
+    (docs/theory.md, "Normalised UFMs"). Unconstrained problems: ``run`` itself."""
+    if not program.problem.normalized:
+        return run
+    x = obj.project(program.problem, run.params, reduce=program.reduce)
+    fx, g = obj.value_grad_fn(program.problem.loss, program.problem.bias)(
+        jax.tree_util.tree_map(jnp.asarray, x), program.data)
+    fx = float(fx)
+    gn = float(tree_norm(g))
+    s = gn * max(float(tree_norm(x)), 1.0) / max(abs(fx), F_FLOOR)
+    return run._replace(params=x, objective=fx, grad_norm=gn, stationarity=s)
+
+
 def run_program(program: Program, x0, options: SolverOptions) -> Run:
-    """One run of the loop on ``program`` from ``x0`` (in the program's coordinates)."""
-    return minimize(program.f, x0, program.data, options.loop, max_iter=options.max_iter, gtol=options.gtol,
-                    dtype=options.dtype)
+    """One run of the loop on ``program`` from ``x0`` (in the program's coordinates); for a normalised problem
+    the run ends on the spheres (:func:`on_spheres`)."""
+    return on_spheres(program, minimize(program.f, x0, program.data, options.loop, max_iter=options.max_iter,
+                                        gtol=options.gtol, dtype=options.dtype))
 
 
 def run_once(problem: Problem, x0: dict, options: SolverOptions = SolverOptions(), *, reduce: bool = False) -> Run:
@@ -313,6 +332,7 @@ def second_order_step(program: Program, run: Run, options: SolverOptions, polish
     run. Returns (run, curvature or None)."""
     if polish and run.status != Status.DIVERGED:
         polished, curv = newton.polish(program.f, run.params, program.data, gtol=options.gtol)
+        polished = on_spheres(program, polished)
         if polished.objective <= run.objective * (1 + 4 * np.finfo(float).eps) or not np.isfinite(run.objective):
             return polished._replace(iterations=run.iterations + polished.iterations), curv
         return run, curv
@@ -324,7 +344,8 @@ def rebalanced(program: Program, run: Run, options: SolverOptions, rounds: int =
     unchanged, the penalty minimised exactly) while that lowers the objective by more than rounding; the
     iteration counts add up. At small weight decay this is what L-BFGS cannot do in reasonable time."""
     problem = program.problem
-    if not run.params["W"] or reduction_exact(problem)[0] is False or run.status == Status.DIVERGED:
+    if not run.params["W"] or reduction_exact(problem)[0] is False or run.status == Status.DIVERGED \
+            or problem.normalized:  # the balanced factorisation would leave the spheres
         return run
     for _ in range(rounds):
         x = reduced.rebalance(problem, run.params)
@@ -340,7 +361,9 @@ def finish_run(program: Program, run: Run, options: SolverOptions, check: bool, 
                polish: bool = False) -> tuple:
     """The work at the end of a run: with ``polish``, continue from the balanced factorisation
     (:func:`rebalanced`) and polish by Newton steps; else, with ``check``, a Lanczos check; then escapes from
-    saddles. Returns (run, curvature or None, escapes)."""
+    saddles. Returns (run, curvature or None, escapes). A run of a normalised problem is first moved onto its
+    spheres (:func:`on_spheres`; runs of :func:`run_program` already are, those of a sweep's batch not)."""
+    run = on_spheres(program, run)
     if polish:
         run = rebalanced(program, run, options)
     if not (check or polish):

@@ -37,7 +37,8 @@ DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none
 
 #: the destinations of the flags that define the problem (``--init`` compares them with the saved problem)
 PROBLEM_DESTS = ("counts", "classes", "per_class", "dim", "depth", "loss", "bias", "lambda_w", "lambda_h",
-                 "lambda_b", "classifier", "activation", "activate_features")
+                 "lambda_b", "classifier", "activation", "activate_features", "feature_radius",
+                 "classifier_radius")
 MIXUP_DESTS = ("mixup_pairs", "mixup_lams", "mixup_alpha", "mixup_draws", "mixup_per_pair", "mixup_seed",
                "no_mixup_original")
 
@@ -114,6 +115,12 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         + "; ".join(f"{n}: {geo.description}".replace("%", "%%")
                                     for n, geo in geometry.GEOMETRIES.items())
                         + " (default learnable)")
+    g.add_argument("--feature-radius", type=float, default=None,
+                   help="normalised UFM: every feature on the sphere of this radius (depth 1; default: free)")
+    g.add_argument("--classifier-radius", type=float, default=None,
+                   help="normalised UFM: every classifier row on the sphere of this radius (a learnable "
+                        "classifier, depth 1; with --feature-radius the temperature is 1/(product of the radii); "
+                        "default: free)")
     mixup = _mixup_module()
     if mixup is not None:
         mixup.add_cli_arguments(parser)
@@ -178,7 +185,9 @@ def problem_from_args(args):
                   lambda_W=_lambda_w(args, args.depth if isinstance(args.depth, int) else 1, fixed),
                   lambda_H=args.lambda_h, lambda_b=args.lambda_b, classifier=args.classifier if fixed else None,
                   activation=getattr(args, "activation", "linear"),
-                  activate_features=bool(getattr(args, "activate_features", False)))
+                  activate_features=bool(getattr(args, "activate_features", False)),
+                  feature_radius=getattr(args, "feature_radius", None),
+                  classifier_radius=getattr(args, "classifier_radius", None))
     if samples is not None:
         kwargs["samples"] = samples
     with flag_names():
@@ -191,7 +200,8 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
          "bias": "--bias", "restarts": "--restarts", "seed": "--seed", "method": "--method",
          "max_iter": "--max-iter", "gtol": "--gtol", "init_scale": "--init-scale", "search": "--search",
          "reduce": "--reduce", "polish": "--polish", "activation": "--activation",
-         "activate_features": "--activate-features"}
+         "activate_features": "--activate-features", "feature_radius": "--feature-radius",
+         "classifier_radius": "--classifier-radius"}
 
 
 @contextlib.contextmanager
@@ -384,7 +394,8 @@ def _problem_with_flags(args, problem, typed: set):
     untyped = {"dim": base.d, "depth": base.depth, "loss": base.loss, "bias": base.bias,
                "lambda_h": base.lambda_H, "lambda_b": base.lambda_b,
                "classifier": base.classifier if isinstance(base.classifier, str) else "learnable",
-               "activation": base.activation, "activate_features": base.activate_features}
+               "activation": base.activation, "activate_features": base.activate_features,
+               "feature_radius": base.feature_radius, "classifier_radius": base.classifier_radius}
     for dest, value in untyped.items():
         if dest not in typed:
             setattr(ns, dest, value)
@@ -500,6 +511,33 @@ def format_predictions(entries: list, not_applicable: list, why_not: bool) -> st
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------------ spherical codes
+def spherical_code(solution):
+    """The spherical-code metrics of the classifier rows (``ufm.codes.summary``) when no simplex ETF fits
+    (K > d + 1) or the problem is normalised; None otherwise or when a row is zero (no direction)."""
+    problem = solution.problem
+    if not (problem.K > problem.d + 1 or problem.normalized) or problem.K > 64:
+        return None
+    from ufm import codes
+
+    try:
+        return codes.summary(solution.classifier)
+    except ValueError:
+        return None
+
+
+def format_code(code: dict) -> str:
+    """One line: minimal angle against the Tammes bound, coherence against the Welch bound, the one-vs-rest
+    distance and the distance to the polygon / orthoplex where they apply (``ufm.codes``)."""
+    line = (f"code       classifier rows: min angle {math.degrees(code['min_angle']):.4f} deg (Tammes bound "
+            f"{math.degrees(code['tammes_bound']):.4f}), coherence {code['coherence']:.4f} (Welch bound "
+            f"{code['welch_bound']:.4f}), one-vs-rest distance {code['one_vs_rest_distance']:.4f}")
+    for key, name in (("polygon_distance", "regular polygon"), ("orthoplex_distance", "orthoplex")):
+        if key in code:
+            line += f", distance to the {name} {code[key]:.1e}"
+    return line
+
+
 # ------------------------------------------------------------------------------------------ evidence
 #: the levels of evidence in words (docs/evidence.md; ufm.certificates.LEVELS)
 LEVEL_WORDS = {
@@ -517,6 +555,8 @@ def format_certificate(cert: dict) -> str:
     level = cert.get("level", "none")
     search = cert.get("search") or {}
     words = LEVEL_WORDS.get(level, "")
+    if level == "certified" and cert.get("lower_bound_kind") == "sphere":
+        words = "sphere lower bound (ufm.sphere) within 1e-8 relative of the objective"
     if level == "search-agreed" and search.get("kind") == "nonlinear":  # ufm.nonlinear: no reduced problem
         words = "the non-linear global search found nothing lower"
     head = f"evidence   {level}: {words}"
@@ -538,8 +578,13 @@ def format_certificate(cert: dict) -> str:
 def not_certified(cert: dict) -> str:
     """"not certified" always with the relative gap, or with why there is no convex bound."""
     if cert.get("relative_gap") is not None:
-        why = "" if cert.get("bound_attained", True) else ", the bound is not attained (d < rank of the convex optimum)"
-        return f"not certified: relative gap {cert['relative_gap']:.1e}{why}"
+        why = ""
+        if not cert.get("bound_attained", True):
+            why = (", the bound is not attained (no simplex ETF fits: d < K - 1)" if cert.get("lower_bound_kind")
+                   == "sphere" else ", the bound is not attained (d < rank of the convex optimum)")
+        bound = (f" (lower bound {cert['lower_bound']:.15g}, gap {cert['gap']:.3e})"
+                 if cert.get("lower_bound") is not None and cert.get("gap") is not None else "")
+        return f"not certified: relative gap {cert['relative_gap']:.1e}{bound}{why}"
     return f"not certified: {cert.get('why_not_certified', 'no convex bound')}"
 
 
@@ -586,7 +631,11 @@ def run(args) -> int:
     if problem.K > problem.d + 1 and problem.samples is None:
         from ufm.reduced import applicable
 
-        if applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
+        if problem.normalized:
+            _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits; the reduced-problem global "
+                  "search does not apply to normalised UFMs, so random starts alone may miss the optimum "
+                  "(use --restarts)")
+        elif applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
             _warn(f"K = {problem.K} > d + 1 = {problem.d + 1}: no simplex ETF fits; the convex bound may not be "
                   "attained, so the reduced-problem global search runs")
         else:
@@ -606,6 +655,7 @@ def run(args) -> int:
                                                                   "certify_time": time.perf_counter() - t0})
         with _quiet_numpy():
             metrics = solution.metrics()
+            code = spherical_code(solution)
         entries, not_applicable = (None, None) if args.no_predictions else \
             predictions(problem, solution, why_not=args.why_not)
     except Exception as e:  # noqa: BLE001  (allocation failures only; anything else propagates)
@@ -623,6 +673,8 @@ def run(args) -> int:
         from ufm.solution import jsonable
 
         payload = solution.to_dict(metrics=metrics)
+        if code is not None:
+            payload["code"] = code
         payload["predictions"] = entries
         if args.why_not:
             payload["predictions_not_applicable"] = not_applicable
@@ -633,6 +685,8 @@ def run(args) -> int:
         print(solution.summary())
         keys = ("nc1", "nc2_etf", "nc3", "nc4")
         print("metrics    " + "  ".join(f"{k}={metrics[k]:.3e}" for k in keys if k in metrics))
+        if code is not None:
+            print(format_code(code))
         if solution.certificate:
             print(format_certificate(solution.certificate))
         if entries is not None:

@@ -32,9 +32,10 @@ def default_inner() -> str:
 
 def batch_key(problem, reduce: bool) -> tuple:
     """Problems with equal keys share one compiled batch: shapes, loss, bias, fixed-vs-learnable classifier,
-    layer kind."""
+    layer kind and which factors lie on spheres."""
     return (problem.K, obj.columns(problem, reduce), problem.d, problem.depth, problem.loss, problem.bias,
-            problem.classifier_fixed, reduce, problem.activation, problem.activate_features)
+            problem.classifier_fixed, reduce, problem.activation, problem.activate_features,
+            problem.feature_radius is not None, problem.classifier_radius is not None)
 
 
 @functools.lru_cache(maxsize=32)

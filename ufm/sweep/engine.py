@@ -3,7 +3,7 @@
 Rows: one per (grid point, restart): ``point_id``, ``restart``, ``seed``, ``method``, the point's axis values
 (``axes_json``, always, and a typed ``axis_<name>`` for every axis whose values have one type), the problem
 (``K``, ``N``, ``counts`` (list), ``d``, ``depth``, ``loss``, ``bias``, ``lambda_W`` (list, one per layer),
-``lambda_W0``, ``lambda_H``, ``lambda_b``),
+``lambda_W0``, ``lambda_H``, ``lambda_b``, ``feature_radius`` and ``classifier_radius``: nan when free),
 ``objective``, ``status``, ``grad_norm``, ``stationarity``, ``iterations``, ``escapes``, ``min_eigenvalue``,
 the scalar metrics (``nc1``, ``nc2_etf``, ``nc3``,
 ``nc4``, ...), ``diag_WHbar`` (list) and ``diag_WHbar_min``, and for each prediction ``pred_<name>_objective``
@@ -105,7 +105,9 @@ SEARCH_METHODS = ("reduced-search", "nonlinear-search")
 def _problem_columns(p) -> dict:
     out = {"K": p.K, "N": p.N, "counts": [int(c) for c in p.counts], "d": p.d, "depth": p.depth, "loss": p.loss,
            "bias": p.bias, "lambda_W": [float(v) for v in p.lambda_W], "lambda_W0": float(p.lambda_W[0]),
-           "lambda_H": p.lambda_H, "lambda_b": p.lambda_b}
+           "lambda_H": p.lambda_H, "lambda_b": p.lambda_b,
+           "feature_radius": float("nan") if p.feature_radius is None else p.feature_radius,
+           "classifier_radius": float("nan") if p.classifier_radius is None else p.classifier_radius}
     if not p.linear:  # linear sweeps keep their columns as before
         out["activation"] = p.activation
         out["activate_features"] = p.activate_features

@@ -3,8 +3,8 @@
 Format (see ``examples/sweeps/*.toml`` and docs/sweep.md)::
 
     [base]                      # any ufm.Problem field (counts, d, depth, loss, bias, lambda_W, lambda_H, lambda_b,
-    counts = [20, 20, 4, 4]     #  classifier, activation, activate_features), or the derived fields K + n
-                                #  (balanced) and ratio (imbalance)
+    counts = [20, 20, 4, 4]     #  classifier, activation, activate_features, feature_radius,
+                                #  classifier_radius), or the derived fields K + n (balanced) and ratio (imbalance)
     d = 4
     loss = "mse"
 
@@ -65,7 +65,7 @@ from ufm.errors import ProblemError, ResourceError, SpecError, UfmError
 from ufm.problem import BIAS_MODES, Problem
 
 PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier",
-                  "activation", "activate_features")
+                  "activation", "activate_features", "feature_radius", "classifier_radius")
 DERIVED_FIELDS = ("K", "n", "ratio", "lambda")
 MIXUP_FIELDS = tuple(mixup.SPEC_KEYS)  # mixup_pairs, mixup_lams, ...: the MixupDesign of a mixup loss
 SOLVER_FIELDS = ("method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory", "learning_rate",
@@ -289,6 +289,10 @@ def _check_base(key: str, v: Any) -> None:
     elif key == "lambda_W":
         if not (_finite_nonneg(v) or (isinstance(v, list) and v and all(_finite_nonneg(x) for x in v))):
             raise SpecError(where, f"must be a finite number >= 0 or a list of them (one per layer), got {_show(v)}")
+    elif key in ("feature_radius", "classifier_radius"):
+        if not (_is_real(v) and math.isfinite(v) and v > 0):
+            raise SpecError(where, f"must be a finite number > 0 (leave it out for free {key.split('_')[0]}s), "
+                                   f"got {_show(v)}")
     elif key == "ratio":
         if not (_is_real(v) and math.isfinite(v) and v >= 1):
             raise SpecError(where, f"must be a finite number >= 1, got {_show(v)}")
