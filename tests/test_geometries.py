@@ -180,3 +180,23 @@ def test_cli_geometry_errors_are_one_line(capsys):
     rc = main(["solve", "--classifier", "sparse-etf", "--classes", "6", "--dim", "3"])
     err = capsys.readouterr().err
     assert rc == 2 and "classifier" in err and "d >= K - 1" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_bench_ebv_smoke(tmp_path):
+    """bench_ebv.py end to end on two tiny sizes (the L-BFGS and the sweeps path) with the authors' baseline;
+    the JSON's structure and the bound <= mu < random ordering are checked, no times."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "ebv.json"
+    r = subprocess.run([sys.executable, os.path.join(root, "bench", "bench_ebv.py"), "--grid", "30x8,600x8",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": root})
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["method"].split()[0] for row in rows] == ["lbfgs", "sweeps"]
+    for row in rows:
+        assert row["bound"] <= row["ebv_coherence"] < row["random_coherence"] and row["sgd_steps"] >= 1

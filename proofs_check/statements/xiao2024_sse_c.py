@@ -7,7 +7,7 @@ import ufm
 from proofs_check.core import Case, CaseResult, Statement
 from ufm import frames, geometry
 
-ANGLE_TOL_DEG = 0.1  # the optimised nearest-neighbour angle reaches the ETF's to 1e-5 deg where it can (d >= K)
+ANGLE_TOL_DEG = 0.1  # the optimised nearest-neighbour angle reaches the ETF's to ~1e-2 deg or better for d >= 1.25 K
 
 
 def cases(full, seed):
@@ -36,7 +36,7 @@ def check(case, seed):
         problems.append("rows not unit")
     if ang.min() < ang0.min():
         problems.append("the optimisation made the smallest angle worse")
-    if d >= K and etf - ang.min() > ANGLE_TOL_DEG:
+    if 4 * d >= 5 * K and etf - ang.min() > ANGLE_TOL_DEG:
         problems.append(f"smallest angle {ang.min():.3f} deg, ETF {etf:.3f} deg")
     if problems:
         return CaseResult(case.name, "refuted", "; ".join(problems), errors, counterexample={"K": K, "d": d, **errors})
@@ -50,6 +50,8 @@ STATEMENT = Statement(
              "ICLR, arXiv 2401.08977 (SSE-C, the authors' gen_sparse_ETF [code])",
     statement="SSE-C: a rotated simplex ETF with 60% of its K d entries zeroed and the rest re-optimised has "
               "exactly floor(0.6 K d) zeros and unit rows, a smallest nearest-neighbour angle above the masked "
-              "start's, and for d >= K the simplex ETF's angle arccos(-1/(K-1)) (to 0.1 deg)",
+              "start's, and for d >= 1.25 K the simplex ETF's angle arccos(-1/(K-1)) (to 0.1 deg)",
     expected="holds", cases=cases, check=check,
-    notes="Found: the angle is reached to ~1e-5 deg for d >= K; for d = K - 1 it stays a few degrees short.")
+    notes="Found: the ETF angle is reached to <= 0.01 deg for d >= 1.25 K (K = 10 ... 100); it is not for d close "
+          "to K: 87.7 against 98.2 deg at K = d = 8, 88.3 against 95.2 at K = 12, d = 11 (60% zeros leave too few "
+          "entries for an exactly equiangular sparse frame there, or the optimiser stops short).")
