@@ -46,15 +46,8 @@ def sgd_baseline(K: int, d: int, tau: float, seconds: float, seed: int = 0) -> t
 
     @jax.jit
     def step(V):
-        def body(b, carry):
-            G, mx = carry
-            Vb = jax.lax.dynamic_slice_in_dim(V, b * B, B)
-            C = Vb @ V.T
-            C = C.at[jnp.arange(B), b * B + jnp.arange(B)].set(0.0)
-            mx = jnp.maximum(mx, jnp.max(jnp.abs(C)))
-            g = (jnp.sign(C) * (jnp.abs(C) > tau)) @ V  # d/dw_i of sum_j relu(|c_ij| - tau), both orders
-            return jax.lax.dynamic_update_slice_in_dim(G, 2 * g, b * B, 0), mx
-        G, mx = jax.lax.fori_loop(0, nb, body, (jnp.zeros_like(V), jnp.float64(0.0)))
+        # d/dw_i of sum_{i != j} relu(|c_ij| - tau) (both orders): 2 sum_j sign(c_ij) [|c_ij| > tau] w_j
+        G, mx = frames.cosine_gradient(V, lambda C: 2.0 * jnp.sign(C) * (jnp.abs(C) > tau), B)
         V = V - 1e-3 * G
         n = jnp.linalg.norm(V, axis=1, keepdims=True)
         return jnp.where(n > 0, V / jnp.maximum(n, 1e-300), 0.0), mx

@@ -238,6 +238,24 @@ def _ebv_sweeps(W0: np.ndarray, sweeps: int) -> np.ndarray:
     return np.asarray(V[:K])
 
 
+def cosine_gradient(V, weight, B: int):
+    """(G, mu) with G = weight(C) @ V computed in row blocks of B rows and C = V V^T with its diagonal set to 0
+    (each block is B x K: the K x K matrix is never held), mu = max |C|. V has a multiple of B rows (zero rows
+    pad it). Traceable: call it inside ``jax.jit`` (``weight`` maps a B x K block of cosines to weights)."""
+    import jax
+    import jax.numpy as jnp
+
+    def body(b, carry):
+        G, mx = carry
+        Vb = jax.lax.dynamic_slice_in_dim(V, b * B, B)
+        C = Vb @ V.T
+        C = C.at[jnp.arange(B), b * B + jnp.arange(B)].set(0.0)
+        mx = jnp.maximum(mx, jnp.max(jnp.abs(C)))
+        return jax.lax.dynamic_update_slice_in_dim(G, weight(C) @ V, b * B, 0), mx
+
+    return jax.lax.fori_loop(0, V.shape[0] // B, body, (jnp.zeros_like(V), jnp.zeros((), V.dtype)))
+
+
 def _sweep_fn(B: int, nb: int, q: int):
     """The jitted sweep for row blocks of B (nb of them) and the integer exponent q (powers by multiplication)."""
     key = (B, nb, q)
@@ -250,17 +268,11 @@ def _sweep_fn(B: int, nb: int, q: int):
     def sweep(V, s, step_angle, K):
         """One Jacobi sweep: the gradient of every row block against all rows (blocked), then one step.
         (Writing each block back inside the loop, Gauss-Seidel, was 4x slower on CPU: XLA copies.)"""
-        def body(b, carry):
-            G, mx = carry
-            Vb = jax.lax.dynamic_slice_in_dim(V, b * B, B)
-            C = Vb @ V.T
-            C = C.at[jnp.arange(B), b * B + jnp.arange(B)].set(0.0)
-            mx = jnp.maximum(mx, jnp.max(jnp.abs(C)))
+        def weight(C):  # the gradient of sum (c/s)^{2q} / (2q) is weight(C) @ V, up to the factor 1/s
             x = C / s
-            g = (x * (x * x) ** (q - 1)) @ V  # gradient of sum (c/s)^{2q} / (2q), up to the factor 1/s
-            return jax.lax.dynamic_update_slice_in_dim(G, g, b * B, 0), mx
+            return x * (x * x) ** (q - 1)
 
-        G, mx = jax.lax.fori_loop(0, nb, body, (jnp.zeros_like(V), jnp.float64(0.0)))
+        G, mx = cosine_gradient(V, weight, B)
         G = G - jnp.sum(G * V, axis=1, keepdims=True) * V  # tangent to the sphere
         new = V - step_angle * s * G / jnp.maximum(jnp.linalg.norm(G, axis=1, keepdims=True), 1.0)
         new = new / jnp.maximum(jnp.linalg.norm(new, axis=1, keepdims=True), 1e-300)

@@ -98,6 +98,12 @@ def predict_mse(problem) -> dict:
     Nl = problem.N * problem.lambda_H
     Hbar = ridge_features(W, Nl)
     phi = 0.5 * Nl * np.diag(np.linalg.inv(W @ W.T + Nl * np.eye(K)))  # the ridge identity, per class
+    return per_class_result(problem, W, Hbar, phi)
+
+
+def per_class_result(problem, W: np.ndarray, Hbar: np.ndarray, phi: np.ndarray) -> dict:
+    """The prediction of a decoupled fixed-classifier UFM from its class means and per-class optimal values:
+    objective (1/N) sum_k n_k phi_k, logits W Hbar, feature norms and :func:`collapse_measures`."""
     weights = np.asarray(problem.counts, float) / problem.N
     return {"objective": float(weights @ phi), "class_means": Hbar, "logits": W @ Hbar,
             "feature_norms": np.linalg.norm(Hbar, axis=0), "per_class": phi, **collapse_measures(W, Hbar)}
@@ -143,9 +149,7 @@ def predict_ce(problem) -> dict:
     m = Z.max(axis=0)
     ce = m + np.log(np.exp(Z - m).sum(axis=0)) - np.diag(Z)
     phi = ce + 0.5 * Nl * np.sum(Hbar ** 2, axis=0)
-    weights = np.asarray(problem.counts, float) / problem.N
-    return {"objective": float(weights @ phi), "class_means": Hbar, "logits": Z,
-            "feature_norms": np.linalg.norm(Hbar, axis=0), "per_class": phi, **collapse_measures(W, Hbar)}
+    return per_class_result(problem, W, Hbar, phi)
 
 
 def collapse_measures(W: np.ndarray, Hbar: np.ndarray) -> dict:
