@@ -27,8 +27,8 @@ The rows w_1..w_K of a K x d matrix are unit vectors; their *coherence* is mu(W)
   K d entries set to zero, then the non-zero entries optimised (the zeros stay zero) for unit norms and a large
   angle between each class vector and its nearest neighbour: the authors' loss is
   -mean_k arccos(max_{j != k} cos_kj) plus a norm penalty (their ``gen_sparse_ETF`` [code]; Adam, 1e4 steps).
-  :func:`sparse_etf` parametrises unit rows directly and runs L-BFGS on the same angle loss with the max
-  replaced by a log-sum-exp at growing sharpness.
+  :func:`sparse_equiangular` parametrises the directions (rows normalised inside the loss) and runs L-BFGS on
+  the same angle loss with the max replaced by a log-sum-exp at growing sharpness.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def _padded(W: np.ndarray, B: int) -> np.ndarray:
 
 
 def _coherence_fn(B: int, nb: int):
+    """The jitted blocked max |cos| for row blocks of B (nb of them), one per (B, nb)."""
+    if (B, nb) in _COHERENCE:
+        return _COHERENCE[B, nb]
     import jax
     import jax.numpy as jnp
 
@@ -108,7 +111,11 @@ def _coherence_fn(B: int, nb: int):
 
         return jax.lax.fori_loop(0, nb, body, jnp.float64(0.0))
 
+    _COHERENCE[B, nb] = fn
     return fn
+
+
+_COHERENCE: dict = {}
 
 
 def tight_start(K: int, d: int, seed) -> np.ndarray:
@@ -135,7 +142,10 @@ def ebv(K: int, d: int, seed=None, *, sweeps: int | None = None) -> np.ndarray:
             centred = np.sqrt(K / (K - 1)) * (np.eye(K) - np.ones((K, K)) / K)
             u, s, _ = np.linalg.svd(centred)
             W = u[:, : K - 1] * s[: K - 1]
-        return W if seed is None else W @ np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))[0]
+        if seed is None:
+            return W
+        q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+        return W @ (q * np.sign(np.diag(r)))  # sign-fixed QR of a Gaussian: a Haar rotation
     if d == 1:
         raise ProblemError("classifier", f"'ebv' with d = 1 has coherence 1 for any K >= 3 (got K = {K}); "
                                          "use d >= 2")

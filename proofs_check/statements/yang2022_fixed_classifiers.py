@@ -55,7 +55,7 @@ def general_cases(loss):
 STATEMENTS = [
     Statement(id="yang2022-fixed-etf-imbalanced", citation=PREDICTIONS["fixed_etf_imbalanced"].source,
               expected="holds", statement=PREDICTIONS["fixed_etf_imbalanced"].statement,
-              hypotheses=theory.applies_any_counts, cases=etf_cases,
+              hypotheses=theory.applies_imbalanced, cases=etf_cases,
               check=check_prediction("fixed_etf_imbalanced", restarts=1)),
     Statement(id="fixed-classifier-mse-ridge", citation=PREDICTIONS["fixed_classifier_mse"].source,
               expected="holds", statement=PREDICTIONS["fixed_classifier_mse"].statement,

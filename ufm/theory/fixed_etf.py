@@ -14,7 +14,7 @@ the optimal value is (1/N) sum_k n_k phi_k(h_k*), phi_k(h) = loss(W h, e_k) + (N
   frame (W^T W = (K/d) I) h_k* = w_k / (K/d + N lambda_H): the class means are the classifier, scaled.
 - CE: h_k* by Newton's method on phi_k (d variables; gradient W^T (softmax(W h) - e_k) + N lambda_H h).
 
-**Fixed simplex ETF** (the one-dimensional case below). 
+**Fixed simplex ETF** (the one-dimensional case below; the same formula for any counts).
 
 With W fixed to unit rows w_k forming a simplex ETF (``classifier="etf"``), the objective is strictly convex
 in each feature and invariant under the permutations of the other classes, so the optimal class-k feature is
@@ -49,8 +49,8 @@ def _positive_decay(problem) -> tuple[bool, str]:
 
 applies = requires(loss=("ce", "mse"), depth=1, balanced=True, bias="none", learnable_classifier=False,
                    one_hot=True, extra=_etf)
-applies_any_counts = requires(loss=("ce", "mse"), depth=1, bias="none", learnable_classifier=False,
-                              one_hot=True, extra=_etf)
+applies_imbalanced = requires(loss=("ce", "mse"), depth=1, balanced=False, bias="none", learnable_classifier=False,
+                              one_hot=True, extra=_etf)  # (balanced counts: fixed_etf_balanced, the same formula)
 applies_mse = requires(loss="mse", depth=1, bias="none", learnable_classifier=False, one_hot=True,
                        extra=_positive_decay)
 applies_ce = requires(loss="ce", depth=1, bias="none", learnable_classifier=False, one_hot=True,
@@ -183,10 +183,10 @@ register(Prediction(
     name="fixed_etf_imbalanced",
     source="Yang et al. 2022, arXiv 2203.09081 (fixed ETF classifier under imbalance); derived by decoupling "
            "(docs/theory.md section 15)",
-    statement="One-layer UFM (CE or MSE), ANY class counts, fixed unit simplex-ETF classifier, no bias: every "
+    statement="One-layer UFM (CE or MSE), imbalanced class counts, fixed unit simplex-ETF classifier, no bias: every "
               "class-k feature equals a w_k with the same a for every class (the ETF geometry is kept, no "
               "minority collapse), a the balanced scalar optimum",
-    applies=applies_any_counts, predict=predict))
+    applies=applies_imbalanced, predict=predict))
 
 register(Prediction(
     name="fixed_classifier_mse",
