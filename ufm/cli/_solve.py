@@ -569,7 +569,7 @@ def run(args) -> int:
                                 search=args.search, reduce=args.reduce, polish=args.polish)
     convex_in_features = problem.classifier_fixed and problem.depth == 1 and problem.lambda_H > 0
     if problem.K > problem.d + 1 and problem.samples is None and not convex_in_features:
-        # (a fixed classifier at depth 1 leaves a strictly convex problem in the features: no warning)
+        # (a fixed classifier at depth 1 leaves a problem convex in the features and bias: no warning)
         from ufm.reduced import applicable
 
         if applicable(problem)[0] and args.search != "never" and not (args.init and args.search == "auto"):
