@@ -96,8 +96,9 @@ class Problem:
       lambda_W: weight decay of the layers, one value for all or one per layer (first layer to classifier).
       lambda_H: weight decay of the features.
       lambda_b: weight decay of the bias (only with ``bias="regularized"``).
-      classifier: ``None`` (learnable), a fixed K x d matrix for W_M, or ``"etf"`` for a fixed simplex
-        ETF (``ufm.geometry.simplex_etf(K, d)``, needs d >= K - 1).
+      classifier: ``None`` (learnable), a fixed K x d matrix for W_M, or the name of a registered geometry
+        (``ufm.geometry``): ``"etf"`` (simplex ETF, needs d >= K - 1), ``"orthogonal"``, ``"orthoplex"``,
+        ``"ebv"`` (equiangular basis vectors, any K), ``"sparse-etf"`` (FedLoGe's SSE-C).
       samples: an optional :class:`SampleDesign` (e.g. mixup); ``None`` means one-hot targets.
       activation: the layer kind, ``"linear"`` (default) or ``"relu"``: sigma after every hidden layer,
         z = W_M sigma(W_{M-1} ... sigma(W_1 h_i)) + b (``ufm.forward``; docs/theory.md section 15). ReLU needs

@@ -628,7 +628,9 @@ def run(args) -> int:
         options = SolverOptions(method=args.method, max_iter=args.max_iter, gtol=args.gtol,
                                 restarts=args.restarts, seed=args.seed, init_scale=args.init_scale,
                                 search=args.search, reduce=args.reduce, polish=args.polish)
-    if problem.K > problem.d + 1 and problem.samples is None:
+    convex_in_features = problem.classifier_fixed and problem.depth == 1 and problem.lambda_H > 0
+    if problem.K > problem.d + 1 and problem.samples is None and not convex_in_features:
+        # (a fixed classifier at depth 1 leaves a problem convex in the features and bias: no warning)
         from ufm.reduced import applicable
 
         if problem.normalized:
