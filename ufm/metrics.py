@@ -163,6 +163,42 @@ def _sq_distance_sum(X, f) -> float:
     return _fsum(parts)
 
 
+def distance_tiles(X, tile: Optional[int] = None, progress=None):
+    """The squared distances s = ||x_c - x_c'||^2 of every pair c < c' of the K columns of X, exactly once,
+    by square tiles of at most ``tile`` x ``tile`` pairs (default :data:`BLOCK`): yields (i, j, s), flat
+    arrays of the pair indices and their squared distances. Memory O(tile^2 + K d), whatever K (K = 100,000
+    is 5e9 pairs: bounded memory, time ~ K^2 d). Each tile is the Gram form ||x_c||^2 + ||x_c'||^2 - 2 x_c.x_c'
+    with the exact difference where it is at most :data:`CLOSE` (||x_c||^2 + ||x_c'||^2), as
+    :func:`_sq_distance_sum`, so coincident columns give 0 exactly. ``progress``: called as
+    progress(tiles done, tiles in all) after each tile."""
+    X = np.asarray(X, dtype=np.float64)
+    XT = np.ascontiguousarray(X.T)
+    K = XT.shape[0]
+    sq = np.sum(XT * XT, axis=1)
+    step = max(1, int(BLOCK if tile is None else tile))
+    starts = list(range(0, K, step))
+    total, done = len(starts) * (len(starts) + 1) // 2, 0
+    for a0 in starts:
+        a1 = min(K, a0 + step)
+        for b0 in starts:
+            if b0 < a0:
+                continue
+            b1 = min(K, b0 + step)
+            G = XT[a0:a1] @ XT[b0:b1].T
+            if a0 == b0:
+                iu = np.triu_indices(a1 - a0, 1)
+                g, i, j = G[iu], iu[0] + a0, iu[1] + b0
+            else:
+                g = G.ravel()
+                i = np.repeat(np.arange(a0, a1), b1 - b0)
+                j = np.tile(np.arange(b0, b1), a1 - a0)
+            del G
+            yield i, j, _gram_to_sq(X, g, sq[i], sq[j], lambda nz, i=i, j=j: (i[nz[0]], j[nz[0]]))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+
 def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted", weights=None):
     """Class means (d x K), global mean (d,), centred means Mc (d x K), within-class residuals E (d x N')
     and the labels kept (N',), for the labelled samples (label >= 0).
