@@ -162,11 +162,12 @@ def nc5(means, ood_mean, centre=None) -> float:
     vector, e.g. the in-distribution global mean. In [0, 1]; 0 when OOD features average to a direction
     orthogonal to every class mean, the NC5 of NECO; nan if a (shifted) class mean or the OOD mean is 0."""
     means = np.asarray(means, float)
-    m = np.zeros(means.shape[0]) if centre is None else np.asarray(centre, float)
+    d = means.shape[0]
+    m = np.zeros(d) if centre is None else np.asarray(centre, float)
+    for field, v in (("ood_mean", ood_mean), ("centre", m)):
+        if np.shape(v) != (d,):
+            raise _problem(field, f"must be a vector of the feature dimension {d}, got shape {np.shape(v)}")
     M, o = means - m[:, None], np.asarray(ood_mean, float) - m
-    if o.shape != (means.shape[0],):
-        raise _problem("ood_mean", f"must be a vector of the feature dimension {means.shape[0]}, got shape "
-                                   f"{np.shape(ood_mean)}")
     nm, no = np.linalg.norm(M, axis=0), np.linalg.norm(o)
     if no == 0 or np.any(nm == 0):
         return float("nan")
