@@ -26,8 +26,10 @@ K = 2, where there is a single pair.
 Many classes: no K x K matrix is formed. Every pairwise metric (equiangularity, maximal angle, GNC2, CDNV,
 the distance to a simplex ETF) walks the pairs c < c' in blocks of :data:`BLOCK` rows of the Gram matrix,
 X[:, rows]^T X[:, rows[0]:] (at most BLOCK x K at a time), and NC4 the feature columns in blocks of BLOCK,
-so memory is O(BLOCK K + K d) and K = 100,000 classes fit. A statistic that needs a mean first (a standard
-deviation, a Frobenius norm) takes two passes, so no sum-of-squares cancellation. When the whole matrix
+so memory is O(BLOCK K + K d + d^2) (d^2: the pooled within-class scatter of :class:`ClassMoments`)
+and K = 100,000 classes fit; NC4's decisions (:func:`decisions`) are blocked over samples and classes. A
+statistic that needs a mean first (a standard deviation, a Frobenius norm) takes two passes, so no
+sum-of-squares cancellation. When the whole matrix
 fits in one block (K <= BLOCK) the direct formulas are used.
 
 A quantity that is undefined at a degenerate point (e.g. every class mean equal, as at W = H = 0) is
