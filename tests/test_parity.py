@@ -152,3 +152,18 @@ def test_tiled_kernel_memory_is_bounded():
     tracemalloc.stop()
     assert s.pairs == 3000 * 2999 // 2 and 0 < s.mean < 2
     assert peak < 8 * 3000 * 3000 / 10, peak / 2 ** 20
+
+
+@pytest.mark.slow
+def test_kernel_of_twenty_thousand_classes_in_bounded_memory():
+    """K = 20,000 (2e8 pairs; one K x K float64 matrix is 3.2 GB): numpy's peak stays under 64 MB, and the
+    mean distance of random directions in d = 8 is near its expectation (> 1.3, < 1.5)."""
+    import tracemalloc
+
+    X = np.random.default_rng(3).standard_normal((8, 20_000))
+    tracemalloc.start()
+    s = parity.kernel_stats(X, "dist")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert s.pairs == 20_000 * 19_999 // 2 and 1.3 < s.mean < 1.5
+    assert peak < 64 * 2 ** 20, peak / 2 ** 20
