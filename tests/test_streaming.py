@@ -118,6 +118,9 @@ def test_empty_class_and_progress():
     assert m.counts[3] == 0 and np.all(np.isnan(m.means[:, 3]))
     ref = metrics.class_moments(H, labels, K=6)
     assert np.all(np.isnan(ref.means[:, 3])) and np.array_equal(m.counts, ref.counts)
+    out = streaming.stream_metrics(batches_of(H, labels, [257]), 6, 5, W, b, peers=True)
+    assert np.isnan(out["nc1"]) and np.isnan(out["nc1_ratio"]) and np.isnan(out["gnc2"])  # not an exception
+    assert 0 <= out["nc4"] <= 1 and np.isfinite(out["nc2_etf"])  # what does not need class 3's mean
 
 
 def test_bad_batches_are_refused():

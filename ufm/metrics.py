@@ -268,6 +268,8 @@ def class_moments(H, labels, K: Optional[int] = None, weights=None) -> ClassMome
 def nc1_from_moments(moments: ClassMoments, mean: str = "weighted") -> float:
     """:func:`nc1` of the :class:`ClassMoments` (the one formula, for features in memory and streamed)."""
     centred = moments.means - global_mean(moments, mean)[:, None]
+    if not np.all(np.isfinite(centred)):  # an empty class: no mean, NC1 undefined
+        return float("nan")
     U, s, _ = np.linalg.svd(centred, full_matrices=False)
     if s.size == 0 or not s[0] > 0:
         return float("nan")
