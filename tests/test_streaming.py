@@ -96,6 +96,7 @@ def test_weights_merge_and_moments():
     """Weighted batches equal the in-memory weighted moments; merging two accumulators equals one."""
     H, labels, W, b = random_data(seed=4)
     w = np.random.default_rng(5).uniform(0.5, 2.0, H.shape[1])
+    w[np.flatnonzero(labels == 2)[:3]] = 0.0  # samples of weight 0 count for nothing, in memory and streamed
     ref = metrics.class_moments(H, labels, K=6, weights=w)
     one = streaming.MomentAccumulator(6, 5)
     for batch in batches_of(H, labels, [100, 157], weights=w)():
@@ -103,6 +104,8 @@ def test_weights_merge_and_moments():
     a, c = streaming.MomentAccumulator(6, 5), streaming.MomentAccumulator(6, 5)
     a.update(H[:, :80].T, labels[:80], w[:80])
     c.update(H[:, 80:].T, labels[80:], w[80:])
+    lone = streaming.MomentAccumulator(6, 5).update(H[:, :2].T, np.array([2, 4]), np.array([0.0, 1.0])).result()
+    assert np.array_equal(lone.counts, [0, 0, 0, 0, 1, 0]) and np.array_equal(lone.means[:, 4], H[:, 1])
     for got in (one.result(), a.merge(c).result()):
         for field in ("counts", "means", "scatter", "within"):
             x, y = getattr(got, field), getattr(ref, field)

@@ -49,9 +49,10 @@ def nc1_ratio_from_moments(moments: ClassMoments, mean: str = "weighted") -> flo
     coincide (Tr Sigma_B = 0)."""
     centred = moments.means - metrics.global_mean(moments, mean)[:, None]
     K = centred.shape[1]
-    between = float(np.sum(centred * centred)) / K
-    within = float(np.sum(moments.scatter)) / float(np.sum(moments.counts))
-    return within / between if between > 0 else float("nan")
+    between, N = float(np.sum(centred * centred)) / K, float(np.sum(moments.counts))
+    if not between > 0 or not N > 0:
+        return float("nan")
+    return float(np.sum(moments.scatter)) / N / between
 
 
 def nc1_ratio(H, labels, mean: str = "weighted", weights=None) -> float:

@@ -74,7 +74,7 @@ def _batch(features, labels, weights, K: int, d: int):
     w = np.ones(y.shape[0]) if weights is None else as_array(weights).reshape(-1)
     if w.shape[0] != y.shape[0] or np.any(~np.isfinite(w)) or np.any(w < 0):
         raise _problem("weights", "must be one finite weight >= 0 per row of features")
-    keep = y >= 0
+    keep = (y >= 0) & (w > 0)  # a sample of weight 0 changes nothing
     return X[keep], y[keep], w[keep]
 
 
