@@ -103,6 +103,10 @@ def test_gnc2_is_the_mean_of_the_log_kernel_and_kernels_are_tiled():
             assert abs(s.mean - values.mean()) <= 1e-12 * abs(values.mean())
             assert abs(s.var - values.var(ddof=1)) <= 1e-12 * values.var()
     assert 325 in seen and 1 in seen  # 25 tiles of 1: 25 * 26 / 2 tiles; one tile of 25
+    many = parity.kernels_stats(X, tile=5, ddof=1)  # all three in one walk
+    for kernel, values in loops.items():
+        assert abs(many[kernel].mean - values.mean()) <= 1e-12 * abs(values.mean())
+        assert abs(many[kernel].var - values.var(ddof=1)) <= 1e-12 * values.var()
     assert abs(parity.kernel_stats(X).mean - metrics.gnc2(X)) <= 1e-12
 
 

@@ -68,14 +68,13 @@ class KernelStats(NamedTuple):
     pairs: int
 
 
-def _kernel_values(kernel: str, s, exponent: float):
-    """kernel of the squared distances s (overwritten): log 1/r, r, or sign(e) r^(-e), r = sqrt(s)."""
-    r = np.sqrt(s, out=s)
+def _kernel_values(kernel: str, r, exponent: float):
+    """kernel of the distances r (not modified): log 1/r, r, or sign(e) r^(-e)."""
     if kernel == "dist":
         return r
     with np.errstate(divide="ignore"):
         if kernel == "log":
-            return np.negative(np.log(r, out=r), out=r)
+            return -np.log(r)
         return math.copysign(1.0, exponent) * np.power(r, -exponent)
 
 
@@ -92,18 +91,33 @@ def _merge(a, b):
         return n, ma + delta * nb / n, sa + sb + delta * delta * na * nb / n
 
 
-def pair_stats(values_of_tiles, ddof: int = 0) -> KernelStats:
-    """Mean and variance (ddof) of the values of an iterable of arrays (the tiles), merged tile by tile."""
+def _check_ddof(ddof) -> int:
     if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or ddof not in metrics.DDOFS:
         raise _problem("ddof", f"must be 0 (divide by the number of values) or 1 (by one less), got {ddof!r}")
-    acc = (0, 0.0, 0.0)
-    for v in values_of_tiles:
-        if v.size:
-            with np.errstate(invalid="ignore"):
-                m = float(np.mean(v))
-                acc = _merge(acc, (v.size, m, float(np.sum((v - m) ** 2))))
+    return int(ddof)
+
+
+def _add(acc, v):
+    """acc (count, mean, sum of squared deviations) merged with the values v (one tile)."""
+    if not v.size:
+        return acc
+    with np.errstate(invalid="ignore"):
+        m = float(np.mean(v))
+        return _merge(acc, (v.size, m, float(np.sum((v - m) ** 2))))
+
+
+def _stats(acc, ddof: int) -> KernelStats:
     n, m, ss = acc
     return KernelStats(float(m) if n else float("nan"), float(ss / (n - ddof)) if n > ddof else float("nan"), n)
+
+
+def pair_stats(values_of_tiles, ddof: int = 0) -> KernelStats:
+    """Mean and variance (ddof) of the values of an iterable of arrays (the tiles), merged tile by tile."""
+    ddof = _check_ddof(ddof)
+    acc = (0, 0.0, 0.0)
+    for v in values_of_tiles:
+        acc = _add(acc, v)
+    return _stats(acc, ddof)
 
 
 def kernel_stats(X, kernel: str = "log", *, ddof: int = 0, exponent: Optional[float] = None,
@@ -125,19 +139,31 @@ def kernel_stats(X, kernel: str = "log", *, ddof: int = 0, exponent: Optional[fl
     pairs). Values: +inf (log, riesz with e > 0) where two directions coincide, then the mean is inf and the
     variance nan; nan if a column is 0 or K < 2. Tiled (:func:`ufm.metrics.distance_tiles`): memory
     O(tile^2 + K d), K = 100,000 is fine; ``progress(done, total)`` after each tile."""
-    if kernel not in KERNELS:
-        raise _problem("kernel", f"must be one of {list(KERNELS)}, got {kernel!r}")
+    return kernels_stats(X, (kernel,), ddof=ddof, exponent=exponent, tile=tile, progress=progress)[kernel]
+
+
+def kernels_stats(X, kernels=KERNELS, *, ddof: int = 0, exponent: Optional[float] = None,
+                  tile: Optional[int] = None, progress=None) -> dict:
+    """{kernel: :class:`KernelStats`} of several kernels (:func:`kernel_stats`) in one walk over the pairs."""
+    kernels = tuple(kernels)
+    for kernel in kernels:
+        if kernel not in KERNELS:
+            raise _problem("kernel", f"must be one of {list(KERNELS)}, got {kernel!r}")
+    ddof = _check_ddof(ddof)
     X = np.asarray(X, dtype=np.float64)
     d, K = X.shape
     e = float(d - 2) if exponent is None else exponent
-    if kernel == "riesz" and (isinstance(e, bool) or not isinstance(e, numbers.Real) or not np.isfinite(e)):
+    if "riesz" in kernels and (isinstance(e, bool) or not isinstance(e, numbers.Real) or not np.isfinite(e)):
         raise _problem("exponent", f"must be a finite number (default d - 2), got {exponent!r}")
     norms = np.linalg.norm(X, axis=0)
     if K < 2 or np.any(norms == 0) or not np.all(np.isfinite(norms)):
-        return KernelStats(float("nan"), float("nan"), K * (K - 1) // 2)
-    U = X / norms
-    tiles = (_kernel_values(kernel, s, float(e)) for _, _, s in metrics.distance_tiles(U, tile, progress))
-    return pair_stats(tiles, ddof)
+        return {k: KernelStats(float("nan"), float("nan"), K * (K - 1) // 2) for k in kernels}
+    acc = {k: (0, 0.0, 0.0) for k in kernels}
+    for _, _, sq in metrics.distance_tiles(X / norms, tile, progress):
+        r = np.sqrt(sq, out=sq)
+        for k in kernels:
+            acc[k] = _add(acc[k], _kernel_values(k, r, float(e)))
+    return {k: _stats(acc[k], ddof) for k in kernels}
 
 
 def duality_distance(W, centred) -> float:
@@ -188,8 +214,7 @@ def peer_metrics(moments: ClassMoments, W, *, agreement: Optional[Agreement] = N
     out = {"nc1_ratio": nc1_ratio_from_moments(moments, mean),
            "cdnv": metrics.cdnv_from_moments(moments, dist_exp, ddof)}
     with np.errstate(all="ignore"):
-        for kernel in KERNELS:
-            stats = kernel_stats(centred, kernel, ddof=ddof, tile=tile, progress=progress)
+        for kernel, stats in kernels_stats(centred, KERNELS, ddof=ddof, tile=tile, progress=progress).items():
             out[f"{kernel}_mean"], out[f"{kernel}_var"] = stats.mean, stats.var
     out["duality_distance"] = duality_distance(W, centred)
     if agreement is not None:
