@@ -118,6 +118,10 @@ def test_empty_class_and_progress():
     seen = []
     m = streaming.accumulate(batches_of(H, labels, [200, 57])(), 6, 5, progress=lambda i, n: seen.append((i, n)))
     assert seen == [(1, 2), (2, 2)]
+    import io
+    line = io.StringIO()
+    streaming.accumulate(iter(batches_of(H, labels, [200, 57])()), 6, 5, progress=streaming.text_progress("m", line))
+    assert line.getvalue() == "\rm: 1\rm: 2\n"  # no total known: counts, and the line is ended
     assert m.counts[3] == 0 and np.all(np.isnan(m.means[:, 3]))
     ref = metrics.class_moments(H, labels, K=6)
     assert np.all(np.isnan(ref.means[:, 3])) and np.array_equal(m.counts, ref.counts)

@@ -177,7 +177,13 @@ def text_progress(label: str, stream=None):
         out.write(f"\r{label}: {done}" + ("" if total is None else f"/{total}") + end)
         out.flush()
 
+    report.finish = lambda: (out.write("\n"), out.flush())  # ends the line when the total was unknown
     return report
+
+
+def _finish(report, total):
+    if report is not None and total is None and hasattr(report, "finish"):
+        report.finish()
 
 
 def _progress(progress, label):
@@ -200,6 +206,7 @@ def accumulate(batches, K: int, d: int, *, progress=None) -> ClassMoments:
         acc.update(*batch)
         if report:
             report(i + 1, total)
+    _finish(report, total)
     return acc.result()
 
 
@@ -222,6 +229,7 @@ def stream_metrics(batches, K: int, d: int, W, b=None, *, mean: str = "weighted"
         agree.update(*batch)
         if report:
             report(i + 1, total)
+    _finish(report, total)
     counts = agree.result()
     with np.errstate(all="ignore"):  # undefined quantities are nan by design, as in ufm.metrics
         out = metrics.moment_metrics(moments, agree.W, agree.b, mean=mean, ddof=ddof,
