@@ -111,15 +111,6 @@ def _stats(acc, ddof: int) -> KernelStats:
     return KernelStats(float(m) if n else float("nan"), float(ss / (n - ddof)) if n > ddof else float("nan"), n)
 
 
-def pair_stats(values_of_tiles, ddof: int = 0) -> KernelStats:
-    """Mean and variance (ddof) of the values of an iterable of arrays (the tiles), merged tile by tile."""
-    ddof = _check_ddof(ddof)
-    acc = (0, 0.0, 0.0)
-    for v in values_of_tiles:
-        acc = _add(acc, v)
-    return _stats(acc, ddof)
-
-
 def kernel_stats(X, kernel: str = "log", *, ddof: int = 0, exponent: Optional[float] = None,
                  tile: Optional[int] = None, progress=None) -> KernelStats:
     """Mean and variance over the pairs c < c' of a kernel of the distance r = ||u_c - u_c'|| between the
