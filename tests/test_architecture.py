@@ -150,3 +150,15 @@ def test_the_checker_finds_a_cycle():
     assert find_cycle({"ufm.a": {"ufm.b"}, "ufm.b": {"ufm.c"}, "ufm.c": {"ufm.a"}}) == ["ufm.a", "ufm.b", "ufm.c",
                                                                                           "ufm.a"]
     assert find_cycle({"ufm.a": {"ufm.b"}, "ufm.b": set()}) is None
+
+
+#: the measuring layer (docs/architecture.md) and what it may import: the layers below it
+MEASURING = ("ufm.metrics", "ufm.parity", "ufm.streaming")
+BELOW_MEASURING = ("ufm.errors", "ufm.scalar", "ufm.losses", "ufm.geometry", "ufm.hypotheses", "ufm.problem",
+                   "ufm.mixup", "ufm.limits", "ufm.forward", "ufm.objective", "ufm._precision", "ufm._cache")
+
+
+def test_the_measuring_layer_imports_nothing_above_it():
+    edges, _ = graph("ufm")
+    bad = {m: sorted(d for d in edges[m] if d not in MEASURING + BELOW_MEASURING + ("ufm",)) for m in MEASURING}
+    assert not any(bad.values()), bad

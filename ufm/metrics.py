@@ -26,8 +26,10 @@ K = 2, where there is a single pair.
 Many classes: no K x K matrix is formed. Every pairwise metric (equiangularity, maximal angle, GNC2, CDNV,
 the distance to a simplex ETF) walks the pairs c < c' in blocks of :data:`BLOCK` rows of the Gram matrix,
 X[:, rows]^T X[:, rows[0]:] (at most BLOCK x K at a time), and NC4 the feature columns in blocks of BLOCK,
-so memory is O(BLOCK K + K d) and K = 100,000 classes fit. A statistic that needs a mean first (a standard
-deviation, a Frobenius norm) takes two passes, so no sum-of-squares cancellation. When the whole matrix
+so memory is O(BLOCK K + K d + d^2) (d^2: the pooled within-class scatter of :class:`ClassMoments`)
+and K = 100,000 classes fit; NC4's decisions (:func:`decisions`) are blocked over samples and classes. A
+statistic that needs a mean first (a standard deviation, a Frobenius norm) takes two passes, so no
+sum-of-squares cancellation. When the whole matrix
 fits in one block (K <= BLOCK) the direct formulas are used.
 
 A quantity that is undefined at a degenerate point (e.g. every class mean equal, as at W = H = 0) is
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -163,6 +165,42 @@ def _sq_distance_sum(X, f) -> float:
     return _fsum(parts)
 
 
+def distance_tiles(X, tile: Optional[int] = None, progress=None):
+    """The squared distances s = ||x_c - x_c'||^2 of every pair c < c' of the K columns of X, exactly once,
+    by square tiles of at most ``tile`` x ``tile`` pairs (default :data:`BLOCK`): yields (i, j, s), flat
+    arrays of the pair indices and their squared distances. Memory O(tile^2 + K d), whatever K (K = 100,000
+    is 5e9 pairs: bounded memory, time ~ K^2 d). Each tile is the Gram form ||x_c||^2 + ||x_c'||^2 - 2 x_c.x_c'
+    with the exact difference where it is at most :data:`CLOSE` (||x_c||^2 + ||x_c'||^2), as
+    :func:`_sq_distance_sum`, so coincident columns give 0 exactly. ``progress``: called as
+    progress(tiles done, tiles in all) after each tile."""
+    X = np.asarray(X, dtype=np.float64)
+    XT = np.ascontiguousarray(X.T)
+    K = XT.shape[0]
+    sq = np.sum(XT * XT, axis=1)
+    step = max(1, int(BLOCK if tile is None else tile))
+    starts = list(range(0, K, step))
+    total, done = len(starts) * (len(starts) + 1) // 2, 0
+    for a0 in starts:
+        a1 = min(K, a0 + step)
+        for b0 in starts:
+            if b0 < a0:
+                continue
+            b1 = min(K, b0 + step)
+            G = XT[a0:a1] @ XT[b0:b1].T
+            if a0 == b0:
+                iu = np.triu_indices(a1 - a0, 1)
+                g, i, j = G[iu], iu[0] + a0, iu[1] + b0
+            else:
+                g = G.ravel()
+                i = np.repeat(np.arange(a0, a1), b1 - b0)
+                j = np.tile(np.arange(b0, b1), a1 - a0)
+            del G
+            yield i, j, _gram_to_sq(X, g, sq[i], sq[j], lambda nz, i=i, j=j: (i[nz[0]], j[nz[0]]))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+
 def class_statistics(H, labels, K: Optional[int] = None, mean: str = "weighted", weights=None):
     """Class means (d x K), global mean (d,), centred means Mc (d x K), within-class residuals E (d x N')
     and the labels kept (N',), for the labelled samples (label >= 0).
@@ -192,6 +230,57 @@ def _wmean(X, w):
     return X @ w / total if total > 0 else np.full(X.shape[0], np.nan)
 
 
+class ClassMoments(NamedTuple):
+    """Per-class sufficient statistics of labelled features (labels >= 0), everything the moment-based
+    metrics need; the same object comes from the features in memory (:func:`class_moments`) and from a
+    stream of batches (:class:`ufm.streaming.MomentAccumulator`).
+
+    counts (K,): samples per class (sums of the sample weights); means (d, K): class means mu_c (nan for an
+    empty class); scatter (K,): sum_{i in c} ||h_i - mu_c||^2; within (d, d): the pooled within-class scatter
+    sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, so Sigma_W = within / N with N = sum_c n_c (ddof 0)."""
+
+    counts: np.ndarray
+    means: np.ndarray
+    scatter: np.ndarray
+    within: np.ndarray
+
+
+def global_mean(moments: ClassMoments, mean: str = "weighted"):
+    """mu_G of the moments: ``"weighted"`` sum_c n_c mu_c / N (the sample mean), ``"unweighted"`` the
+    average of the class means (module docstring)."""
+    _check_mean(mean)
+    if mean == "unweighted":
+        return moments.means.mean(axis=1)
+    return _wmean(moments.means, moments.counts)
+
+
+def class_moments(H, labels, K: Optional[int] = None, weights=None) -> ClassMoments:
+    """:class:`ClassMoments` of the features H (d x N) in memory, two passes (the means, then the residuals
+    h_i - mu_{y_i}): no sum-of-squares cancellation. ``weights`` as in :func:`class_statistics`."""
+    means, _, _, residual, kept = class_statistics(H, labels, K=K, weights=weights)
+    K = means.shape[1]
+    w = np.ones(kept.shape[0]) if weights is None else np.asarray(weights, float)[np.asarray(labels) >= 0]
+    counts = np.bincount(kept, weights=w, minlength=K).astype(float)
+    scatter = np.bincount(kept, weights=w * np.sum(residual ** 2, axis=0), minlength=K).astype(float)
+    return ClassMoments(counts, means, scatter, (residual * w) @ residual.T)
+
+
+def nc1_from_moments(moments: ClassMoments, mean: str = "weighted") -> float:
+    """:func:`nc1` of the :class:`ClassMoments` (the one formula, for features in memory and streamed)."""
+    centred = moments.means - global_mean(moments, mean)[:, None]
+    if not np.all(np.isfinite(centred)):  # an empty class: no mean, NC1 undefined
+        return float("nan")
+    U, s, _ = np.linalg.svd(centred, full_matrices=False)
+    if s.size == 0 or not s[0] > 0:
+        return float("nan")
+    K = centred.shape[1]
+    r = min(int(np.sum(s > max(centred.shape) * np.finfo(float).eps * s[0])), K - 1)
+    sigma_w = moments.within / np.sum(moments.counts)
+    Ur = U[:, :r]
+    within = np.sum((Ur.T @ sigma_w) * Ur.T, axis=1)  # u_j^T Sigma_W u_j
+    return float(np.sum(within / s[:r] ** 2))
+
+
 def nc1(H, labels, mean: str = "weighted", weights=None) -> float:
     """NC1 = Tr(Sigma_W Sigma_B^+) / K (Papyan, Han & Donoho 2020; their notebook's ``Sw_invSb`` is
     ``np.trace(Sw @ inv_Sb)`` without the 1/K; rhubarbwu ``covariance_ratio`` divides by K).
@@ -201,50 +290,68 @@ def nc1(H, labels, mean: str = "weighted", weights=None) -> float:
     s_j > max(d, K) eps s_1), Tr(Sigma_W Sigma_B^+) / K = sum_{j<=r} u_j^T Sigma_W u_j / s_j^2 -- a sum of
     non-negative terms, so NC1 is never negative (the d x d pseudo-inverse in float32 of the PyTorch
     peers produced negative values). 0 iff every sample equals its class mean (within the mean subspace);
-    nan when all class means coincide.
+    nan when all class means coincide. Computed by :func:`nc1_from_moments` of :func:`class_moments`.
     """
-    _, _, centred, residual, kept = class_statistics(H, labels, mean=mean, weights=weights)
-    w = np.ones(kept.shape[0]) if weights is None else np.asarray(weights, float)[np.asarray(labels) >= 0]
-    U, s, _ = np.linalg.svd(centred, full_matrices=False)
-    if s.size == 0 or s[0] == 0:
-        return float("nan")
-    K = centred.shape[1]
-    r = min(int(np.sum(s > max(centred.shape) * np.finfo(float).eps * s[0])), K - 1)
-    proj = U[:, :r].T @ residual  # r x N
-    within = (proj ** 2) @ w / np.sum(w)  # u_j^T Sigma_W u_j
-    return float(np.sum(within / s[:r] ** 2))
+    _check_mean(mean)
+    return nc1_from_moments(class_moments(H, labels, weights=weights), mean)
 
 
-def cdnv(H, labels, weights=None) -> float:
-    """Class-distance normalised variance (Galanti et al. 2022; Wu & Papyan 2024): the mean over pairs
-    c != c' of ((sigma_c^2 + sigma_c'^2) / 2) / ||mu_c - mu_c'||^2, sigma_c^2 = mean_{i in c} ||h_i - mu_c||^2
-    (rhubarbwu ``variability_cdnv`` with ``dist_exp=1``; Wu & Papyan's analysis passes ``dist_exp=2``).
-    Independent of the global mean. >= 0; 0 iff within-class variability is 0; nan if two class means
-    coincide."""
-    w = None if weights is None else np.asarray(weights, float)[np.asarray(labels) >= 0]
-    means, _, _, residual, labels = class_statistics(H, labels, weights=weights)
-    K = means.shape[1]
-    w = np.ones(labels.shape[0]) if w is None else w
-    res2 = np.sum(residual ** 2, axis=0)
+def class_variances(moments: ClassMoments, ddof: int = 0):
+    """sigma_c^2 = scatter_c / (n_c - ddof) (K,): the per-class variance of :func:`cdnv` (nan where
+    n_c <= ddof). ddof 0 is Galanti et al.'s and rhubarbwu's (``VarNormAccumulator``: totals / n_c)."""
+    ddof = _check_ddof(ddof)
+    n = moments.counts - ddof
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = np.bincount(labels, weights=w * res2, minlength=K) / np.bincount(labels, weights=w, minlength=K)
+        return np.where(n > 0, moments.scatter / np.where(n > 0, n, 1.0), np.nan)
+
+
+def _check_dist_exp(dist_exp) -> float:
+    if isinstance(dist_exp, (bool, np.bool_)) or not isinstance(dist_exp, numbers.Real) \
+            or not np.isfinite(dist_exp) or dist_exp <= 0:
+        from ufm.errors import ProblemError
+
+        raise ProblemError("dist_exp", f"must be a finite number > 0 (1: Galanti et al. 2022; 2: Wu & Papyan "
+                                       f"2024's analysis), got {dist_exp!r}")
+    return float(dist_exp)
+
+
+def cdnv_from_moments(moments: ClassMoments, dist_exp: float = 1.0, ddof: int = 0) -> float:
+    """:func:`cdnv` of the :class:`ClassMoments` (the one formula, for features in memory and streamed)."""
+    p = _check_dist_exp(dist_exp)
+    var = class_variances(moments, ddof)
+    means = moments.means
+    K = means.shape[1]
+    if K < 2:
+        return float("nan")
     if K > BLOCK:
         def ratios(s, i, j):  # nan where two means coincide, as below
             if np.any(s == 0):
                 return float("nan")
             v = var[i] + var[j]
             v /= 2
-            with np.errstate(invalid="ignore", divide="ignore"):
-                v /= s
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                v /= s if p == 1 else s ** p
             return np.sum(v)
 
         return _sq_distance_sum(means, ratios) / (K * (K - 1) // 2)
     vals = []
     for c in range(K - 1):  # one row of pairs at a time: O(K d) memory, exact differences
         dist2 = np.sum((means[:, c + 1:] - means[:, c:c + 1]) ** 2, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vals.append(np.where(dist2 > 0, (var[c] + var[c + 1:]) / 2 / np.where(dist2 > 0, dist2, 1.0), np.nan))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            den = np.where(dist2 > 0, dist2, 1.0)
+            vals.append(np.where(dist2 > 0, (var[c] + var[c + 1:]) / 2 / (den if p == 1 else den ** p), np.nan))
     return float(np.mean(np.concatenate(vals)))
+
+
+def cdnv(H, labels, weights=None, dist_exp: float = 1.0, ddof: int = 0) -> float:
+    """Class-distance normalised variance (Galanti, Gyorgy & Hutter 2022, "On the Role of Neural Collapse
+    in Transfer Learning", arXiv 2112.15121; Wu & Papyan 2024): the mean over pairs c != c' of
+    ((sigma_c^2 + sigma_c'^2) / 2) / ||mu_c - mu_c'||^(2 p), sigma_c^2 = sum_{i in c} ||h_i - mu_c||^2 /
+    (n_c - ddof) (:func:`class_variances`), p = ``dist_exp`` (rhubarbwu ``variability_cdnv(..., dist_exp)``
+    raises the *squared* distance to dist_exp; p = 1 is Galanti et al.'s CDNV, Wu & Papyan's analysis passes
+    2). Independent of the global mean. >= 0; 0 iff within-class variability is 0; nan if two class means
+    coincide. Computed by :func:`cdnv_from_moments` of :func:`class_moments`."""
+    return cdnv_from_moments(class_moments(H, labels, weights=weights), dist_exp, ddof)
 
 
 def _cosines(X):
@@ -387,36 +494,105 @@ def unc3(W, centred, ddof: int = 0) -> float:
     return _std(cos, ddof)
 
 
+def decisions(H, means, W, b=None):
+    """(classifier, nearest class mean) decisions for the feature columns of H (d x B): argmax_c (W h + b)_c
+    and argmin_c ||h - mu_c||^2, ties to the lowest class index. The fast nearest-class-mean search: one
+    product per block, argmin_c (||mu_c||^2 - 2 mu_c.h) (||h||^2 is the same for every c and is left out),
+    over blocks of :data:`BLOCK` columns and, for many classes, blocks of :data:`BLOCK` classes with a running
+    best (strict improvement, so the lowest index wins ties): memory O(BLOCK^2 + K d), any K. An empty class
+    (nan mean) is never the nearest."""
+    H = np.asarray(H, dtype=np.float64)
+    MT = np.ascontiguousarray(np.asarray(means, dtype=np.float64).T)  # K x d
+    WT = np.asarray(W, dtype=np.float64).T
+    msq = np.sum(MT * MT, axis=1)
+    msq = np.where(np.isnan(msq), np.inf, msq)
+    MT = np.where(np.isnan(MT), 0.0, MT)
+    bias = None if b is None else np.asarray(b, dtype=np.float64)
+    B, K = H.shape[1], MT.shape[0]
+    top, near = np.empty(B, dtype=np.int64), np.empty(B, dtype=np.int64)
+    for c0, c1 in _blocks(B):
+        HT = H[:, c0:c1].T
+        best_z = np.full(c1 - c0, -np.inf)
+        best_d = np.full(c1 - c0, np.inf)
+        arg_z = np.zeros(c1 - c0, dtype=np.int64)
+        arg_d = np.zeros(c1 - c0, dtype=np.int64)
+        for k0, k1 in _blocks(K):
+            Z = HT @ WT[:, k0:k1]
+            if bias is not None:
+                Z += bias[None, k0:k1]
+            j = np.argmax(Z, axis=1)
+            z = Z[np.arange(c1 - c0), j]
+            better = (z > best_z) | ((k0 == 0) & ~(z < best_z))
+            best_z[better], arg_z[better] = z[better], j[better] + k0
+            D = HT @ MT[k0:k1].T
+            D *= -2.0
+            D += msq[None, k0:k1]
+            j = np.argmin(D, axis=1)
+            dv = D[np.arange(c1 - c0), j]
+            better = (dv < best_d) | ((k0 == 0) & ~(dv > best_d))
+            best_d[better], arg_d[better] = dv[better], j[better] + k0
+            del Z, D
+        top[c0:c1], near[c0:c1] = arg_z, arg_d
+    return top, near
+
+
+class Agreement(NamedTuple):
+    """Per-class agreement counts of the classifier and the nearest-class-mean rule: ``hits`` (K,) the
+    (weighted) number of samples of class c on which the two decide alike, ``counts`` (K,) the samples of
+    class c. From features in memory (:func:`agreement_counts`) or streamed
+    (:class:`ufm.streaming.AgreementAccumulator`)."""
+
+    hits: np.ndarray
+    counts: np.ndarray
+
+
+def agreement_counts(H, labels, means, W, b=None, weights=None, K: Optional[int] = None) -> Agreement:
+    """:class:`Agreement` of the labelled columns of H (d x N) (:func:`decisions`)."""
+    labels = np.asarray(labels)
+    K = np.asarray(means).shape[1] if K is None else K
+    w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, float)
+    keep = labels >= 0
+    top, near = decisions(np.asarray(H, float)[:, keep], means, W, b)
+    kept, w = labels[keep], w[keep]
+    return Agreement(np.bincount(kept, weights=w * (top == near), minlength=K).astype(float),
+                     np.bincount(kept, weights=w, minlength=K).astype(float))
+
+
+AVERAGES = ("samples", "classes")
+
+
+def agreement(counts: Agreement, average: str = "samples") -> float:
+    """Classifier / nearest-class-mean agreement (NC4 as a rate, rhubarbwu ``clf_ncc_agreement``):
+    ``"samples"`` sum_c hits_c / sum_c n_c, the share of samples (rhubarbwu ``weighted=True``; equals
+    1 - :func:`nc4`); ``"classes"`` (1/K') sum_c hits_c / n_c over the K' classes with samples, every class
+    counting the same (rhubarbwu ``weighted=False``), which shows a disagreement confined to small classes.
+    In [0, 1]; nan without samples."""
+    if average not in AVERAGES:
+        from ufm.errors import ProblemError
+
+        raise ProblemError("average", f"must be one of {list(AVERAGES)}, got {average!r}")
+    hits, n = np.asarray(counts.hits, float), np.asarray(counts.counts, float)
+    if average == "samples":
+        return _div(np.sum(hits), np.sum(n))
+    present = n > 0
+    return float(np.mean(hits[present] / n[present])) if np.any(present) else float("nan")
+
+
+def nc4_from_agreement(counts: Agreement) -> float:
+    """:func:`nc4` of the :class:`Agreement` counts: sum_c (n_c - hits_c) / sum_c n_c."""
+    n = np.asarray(counts.counts, float)
+    return _div(np.sum(n - np.asarray(counts.hits, float)), np.sum(n))
+
+
 def nc4(H, labels, W, b=None, means=None, weights=None) -> float:
     """NC4 (Papyan, Han & Donoho 2020; notebook ``NCC_mismatch``): share of labelled samples where the
     classifier's decision argmax_c(W h + b)_c (bias included) differs from the nearest class mean
-    argmin_c ||h - mu_c||. In [0, 1]. Ties go to the lowest class index, so at W = H = 0 it is 0, not nan."""
-    H = np.asarray(H, float)
+    argmin_c ||h - mu_c||. In [0, 1]. Ties go to the lowest class index, so at W = H = 0 it is 0, not nan.
+    Computed by :func:`nc4_from_agreement` of :func:`agreement_counts` (:func:`decisions` in blocks)."""
     labels = np.asarray(labels)
     if means is None:
         means = class_statistics(H, labels, weights=weights)[0]
-    w = np.ones(labels.shape[0]) if weights is None else np.asarray(weights, float)
-    H, w = H[:, labels >= 0], w[labels >= 0]
-    if H.shape[1] <= BLOCK:
-        Z = W @ H + (0 if b is None else np.asarray(b)[:, None])
-        d2 = np.sum(H ** 2, axis=0)[None, :] - 2 * means.T @ H + np.sum(means ** 2, axis=0)[:, None]
-        return float(_wmean((np.argmax(Z, axis=0) != np.argmin(d2, axis=0)).astype(float)[None, :], w)[0])
-    WT = np.asarray(W, float).T
-    bias = None if b is None else np.asarray(b, float)[None, :]
-    hsq, msq, means2 = np.sum(H ** 2, axis=0), np.sum(means ** 2, axis=0)[None, :], 2 * means
-    differ = np.empty(H.shape[1], dtype=bool)
-    for c0, c1 in _blocks(H.shape[1]):  # BLOCK x K logits and distances at a time (transposed), same formulas
-        Z = H[:, c0:c1].T @ WT
-        if bias is not None:
-            Z += bias
-        top = np.argmax(Z, axis=1)
-        del Z
-        d2 = H[:, c0:c1].T @ means2
-        np.subtract(hsq[c0:c1, None], d2, out=d2)
-        d2 += msq
-        differ[c0:c1] = top != np.argmin(d2, axis=1)
-        del d2
-    return float(_wmean(differ.astype(float)[None, :], w)[0])
+    return nc4_from_agreement(agreement_counts(H, labels, means, W, b, weights=weights))
 
 
 def gnc2(centred) -> float:
@@ -462,10 +638,23 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
     _check_mean(mean)
     ddof = _check_ddof(ddof)
     W = np.asarray(W, float)
-    means, _, centred, _, _ = class_statistics(H, labels, K=W.shape[0], mean=mean, weights=weights)
+    moments = class_moments(H, labels, K=W.shape[0], weights=weights)
+    return moment_metrics(moments, W, b, mean=mean, predicted_gram=predicted_gram, ddof=ddof,
+                          agreement=agreement_counts(H, labels, moments.means, W, b, weights=weights))
+
+
+def moment_metrics(moments: ClassMoments, W, b=None, *, mean: str = "weighted", predicted_gram=None,
+                   ddof: int = 0, agreement: Optional[Agreement] = None) -> dict:
+    """The dict of :func:`nc_metrics` from :class:`ClassMoments` (in memory or streamed) and, for nc4, the
+    :class:`Agreement` counts (nc4 is nan without them). Every formula is the one :func:`nc_metrics` uses."""
+    _check_mean(mean)
+    ddof = _check_ddof(ddof)
+    W = np.asarray(W, float)
+    means = moments.means
+    centred = means - global_mean(moments, mean)[:, None]
     out = {
-        "nc1": nc1(H, labels, mean=mean, weights=weights),
-        "cdnv": cdnv(H, labels, weights=weights),
+        "nc1": nc1_from_moments(moments, mean),
+        "cdnv": cdnv_from_moments(moments),
         "nc2_equinorm_means": equinorm(centred, ddof),
         "nc2_equinorm_classifier": equinorm(W.T, ddof),
         "nc2_equiangular": equiangularity(centred, ddof),
@@ -475,7 +664,7 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
         "nc2_etf_means": nc2_etf(centred),
         "nc3": nc3(W, centred),
         "unc3": unc3(W, centred, ddof),
-        "nc4": nc4(H, labels, W, b, means=means, weights=weights),
+        "nc4": float("nan") if agreement is None else nc4_from_agreement(agreement),
         "gnc2": gnc2(centred),
     }
     if predicted_gram is not None:
