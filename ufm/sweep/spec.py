@@ -270,8 +270,10 @@ def _check_base(key: str, v: Any) -> None:
     elif key == "loss":
         from ufm import losses
 
-        if not (isinstance(v, str) and v in losses.available()):
-            raise SpecError(where, f"must be one of {list(losses.available())}, got {_show(v)}")
+        try:
+            losses.get(v)
+        except ProblemError as e:
+            raise SpecError(where, e.detail) from None
     elif key == "bias":
         if not (isinstance(v, str) and v in BIAS_MODES):
             raise SpecError(where, f"must be one of {list(BIAS_MODES)}, got {_show(v)}")
