@@ -1,6 +1,6 @@
 """Write the notebooks of this folder (clean: no outputs, no execution counts) from the cell sources below.
 
-    python notebooks/make_notebooks.py          # rewrites notebooks/0*.ipynb
+    python notebooks/make_notebooks.py          # rewrites notebooks/NN_*.ipynb
 
 Edit the stories here, not in the .ipynb files, then rerun. Conventions (checked by tests/test_notebooks.py):
 the first cell is a Markdown cell stating the claim, the first code cell is ``import ufm; ufm.enable_x64()``,
@@ -1024,6 +1024,100 @@ print(f"claim holds: regular K-gons for K = 3..7 (largest distance "
 """),
 ]
 
+# ============================================================================================== 11
+LOSSES = [
+    md(r"""
+# 11. Losses compared: label smoothing, focal loss, square losses
+
+**Claim.** In the balanced UFM with K = 4 classes of n = 3 samples, d = 4, lambda_W = lambda_H = 5e-3, bias-free:
+
+- CE, label-smoothed CE (epsilon = 0.1) and the focal loss (gamma = 2) all reach a simplex ETF (classifier Gram
+  at normalised distance **<= 1e-6** from I - J/K) with the objective of the 1-D closed form of Zhou et al. 2022
+  to **1e-10** relative; the MSE and the rescaled square loss (Hui & Belkin 2021, M = 5) reach an orthogonal
+  frame (distance to I **<= 1e-6**);
+- the losses differ only in scale: the class-mean logit margin, and with it the confidence p_y at a class mean,
+  orders focal < label smoothing < CE; label smoothing's confidence stays below its own target
+  1 - epsilon + epsilon/K = 0.925 (its loss is minimised there), the focal loss is the least confident (the
+  calibration effect of focal loss, seen here at the optimum of the UFM).
+
+The last cell asserts exactly this. Runtime: about 15 s on 2 CPU cores (one compilation per loss).
+"""),
+    code(FIRST),
+    code("""
+import numpy as np
+
+from ufm import Problem, solve
+from ufm.metrics import etf_gram, gram_distance
+from ufm.theory import PREDICTIONS
+
+LOSSES = ["ce", "label-smoothing(epsilon=0.1)", "focal(gamma=2)", "mse", "mse-rescaled(scale=5, weight=1)"]
+SOFTMAX = LOSSES[:3]
+"""),
+    md("""
+## One problem, five losses
+
+The same balanced problem with each loss (a family's parameters are part of its name; docs/theory.md section
+19). The focal loss is not convex in the logits, so `solve` works on the full problem without the class
+reduction; the others are solved on the K class means.
+"""),
+    code("""
+solutions = {loss: solve(Problem.balanced(4, 3, 4, loss=loss, lambda_W=5e-3, lambda_H=5e-3), restarts=2, seed=0)
+             for loss in LOSSES}
+"""),
+    md("""
+## Margins, norms, calibration
+
+margin: the smallest z_y - max_{j != y} z_j over the class-mean logits W Hbar; confidence: softmax(z)_y at a
+class mean (for the square losses it only shows the scale); distances of the classifier Gram to the simplex ETF
+and to the orthogonal frame.
+"""),
+    code("""
+def summary(sol):
+    Z, W = sol.mean_logits, sol.classifier
+    K = Z.shape[0]
+    margins = [Z[k, k] - np.max(np.delete(Z[:, k], k)) for k in range(K)]
+    p = np.exp(Z - Z.max(axis=0)) / np.exp(Z - Z.max(axis=0)).sum(axis=0)
+    return {"objective": sol.objective, "status": str(sol.status), "margin": min(margins),
+            "feature norm": float(np.mean(np.linalg.norm(sol.class_means, axis=0))),
+            "classifier norm": float(np.mean(np.linalg.norm(W, axis=1))), "confidence": float(np.mean(np.diag(p))),
+            "to ETF": gram_distance(W @ W.T, etf_gram(K)), "to I": gram_distance(W @ W.T, np.eye(K))}
+
+
+table = {loss: summary(sol) for loss, sol in solutions.items()}
+for loss, row in table.items():
+    print(f"{loss:34s} " + "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+"""),
+    md("""
+## Against the closed forms
+
+`zhou2022_softmax_etf` gives the ETF optimum of every softmax loss from the 1-D problem along the ETF ray;
+`rescaled_mse_balanced` the orthogonal frame of the (rescaled) square loss.
+"""),
+    code("""
+rel = {}
+for loss, sol in solutions.items():
+    name = "zhou2022_softmax_etf" if loss in SOFTMAX else "rescaled_mse_balanced"
+    rel[loss] = PREDICTIONS[name].errors(sol.problem, sol)["objective_rel_err"]
+    print(f"{loss:34s} {name}: objective relative error {rel[loss]:.1e}")
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+OBJ_TOL, GRAM_TOL, TARGET = 1e-10, 1e-6, 1 - 0.1 + 0.1 / 4
+assert all(row["status"] == "converged" for row in table.values()), {k: r["status"] for k, r in table.items()}
+assert all(rel[loss] <= OBJ_TOL for loss in LOSSES), rel
+assert all(table[loss]["to ETF"] <= GRAM_TOL for loss in SOFTMAX)
+assert all(table[loss]["to I"] <= GRAM_TOL for loss in LOSSES[3:])
+ce, ls, focal = (table[loss] for loss in SOFTMAX)
+assert focal["margin"] < ls["margin"] < ce["margin"], (focal["margin"], ls["margin"], ce["margin"])
+assert focal["confidence"] < ls["confidence"] < TARGET < ce["confidence"]
+print(f"claim holds: ETF for the softmax losses, orthogonal frames for the square losses; margins focal "
+      f"{focal['margin']:.3f} < label smoothing {ls['margin']:.3f} < CE {ce['margin']:.3f}; confidences "
+      f"{focal['confidence']:.4f} < {ls['confidence']:.4f} < {TARGET} < {ce['confidence']:.4f}")
+"""),
+]
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_imbalance_minority_collapse.ipynb": MINORITY,
@@ -1033,6 +1127,7 @@ NOTEBOOKS = {
     "06_your_own_theorem.ipynb": OWN,
     "07_relu_deep_collapse.ipynb": RELU,
     "08_generalized_collapse.ipynb": GENERALIZED,
+    "11_losses_compared.ipynb": LOSSES,
 }
 
 
