@@ -22,7 +22,7 @@ import importlib
 import re
 import sys
 
-SUBCOMMANDS = ("check", "solve", "sweep", "plot")
+SUBCOMMANDS = ("check", "solve", "sweep", "plot", "compare")
 
 
 class _Parser(argparse.ArgumentParser):

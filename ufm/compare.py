@@ -1,0 +1,137 @@
+"""Compare the features of a real network with the UFM's optimum for the same class counts (``ufm compare``).
+
+Measured geometry (features H, d x N, labels y, optional classifier W, K x d, bias b): the centred class means
+Mc = [mu_c - mu_G] (weighted global mean, ``ufm.metrics``), their Gram Mc^T Mc, the classifier Gram W W^T and
+the class-mean logits W Mc (K x K). Each is compared, as a *shape* (``ufm.metrics.gram_distance``: Frobenius
+distance of the matrices normalised to unit Frobenius norm, in [0, 2]), with three predictions:
+
+- the UFM optimum: ``ufm.solve`` of the one-layer CE UFM with the same counts, d = min(measured d, K) (the
+  optimum's geometry lives in a K-dimensional subspace), and the given lambdas;
+- the simplex ETF (Papyan, Han & Donoho 2020, arXiv:2008.08186): Gram I - J/K for means, classifier and logits;
+- SELI (Thrampoulidis, Kini, Vakilian & Behnia 2022, "Imbalance Trouble: Revisiting Neural-Collapse Geometry",
+  arXiv:2208.05512), the lambda -> 0 limit of the CE UFM: with the simplex-encoded label matrix Z = P Y
+  (P = I - J/K, Y the K x N one-hot labels, D = diag(n)), W W^T = (P D P)^{1/2} and, by the same SVD,
+  H^T H = (Y^T P Y)^{1/2}, whose class-mean Gram is D^{-1/2} (D^{1/2} P D^{1/2})^{1/2} D^{-1/2}; the
+  class-mean logits are P (up to scale).
+
+The generalized-collapse prediction for K > d (Jiang et al. 2023) is not in ``ufm``: the report says so.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ufm import metrics
+from ufm.errors import ProblemError
+from ufm.theory.convex_oracle import seli_classifier_gram, seli_logits
+
+
+def _psd_sqrt(A):
+    ev, V = np.linalg.eigh((A + A.T) / 2)
+    return (V * np.sqrt(np.maximum(ev, 0))) @ V.T
+
+
+def seli_means_gram(counts) -> np.ndarray:
+    """Class-mean Gram of SELI: D^{-1/2} (D^{1/2} P D^{1/2})^{1/2} D^{-1/2} (module docstring)."""
+    n = np.asarray(counts, float)
+    K = n.size
+    s = np.sqrt(n)
+    return _psd_sqrt(s[:, None] * seli_logits(K) * s[None, :]) / s[:, None] / s[None, :]
+
+
+def check_inputs(H, labels, W=None, b=None):
+    """Validated float64 arrays (H d x N, labels int N, W K x d or None, b K or None) and K; a ProblemError
+    naming the field otherwise."""
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2:
+        raise ProblemError("features", f"must be a 2-D array (N x d), got shape {H.shape}")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ProblemError("labels", f"must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}")
+    if labels.shape[0] != H.shape[1]:
+        raise ProblemError("labels", f"has {labels.shape[0]} entries but features have {H.shape[1]} samples")
+    if not np.all(np.isfinite(H)):
+        raise ProblemError("features", "must be finite (found NaN or inf)")
+    if np.any(labels < 0):
+        raise ProblemError("labels", "must be >= 0")
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K)
+    if np.any(counts == 0):
+        raise ProblemError("labels", f"class(es) {np.flatnonzero(counts == 0).tolist()} have no sample")
+    if W is not None:
+        W = np.asarray(W, dtype=np.float64)
+        if W.shape != (K, H.shape[0]):
+            raise ProblemError("classifier", f"must have shape (K, d) = {(K, H.shape[0])}, got {W.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ProblemError("classifier", "must be finite (found NaN or inf)")
+    if b is not None:
+        b = np.asarray(b, dtype=np.float64).reshape(-1)
+        if W is None:
+            raise ProblemError("bias", "needs a classifier")
+        if b.shape != (K,) or not np.all(np.isfinite(b)):
+            raise ProblemError("bias", f"must be {K} finite numbers, got shape {b.shape}")
+    return H, labels, W, b, K
+
+
+def measured_geometry(H, labels, W=None) -> dict:
+    """The measured K x K matrices: ``means`` Mc^T Mc, ``classifier`` W W^T, ``logits`` W Mc."""
+    means, _, centred, _, _ = metrics.class_statistics(H, labels)
+    out = {"means": centred.T @ centred}
+    if W is not None:
+        out["classifier"] = W @ W.T
+        out["logits"] = W @ centred
+    return out
+
+
+def predictions(counts, solution=None) -> dict:
+    """{name: {quantity: K x K matrix}} for ``etf``, ``seli`` and, given a Solution, ``ufm``."""
+    K = len(counts)
+    etf = metrics.etf_gram(K)
+    out = {"etf": {"means": etf, "classifier": etf, "logits": etf},
+           "seli": {"means": seli_means_gram(counts), "classifier": seli_classifier_gram(counts),
+                    "logits": seli_logits(K)}}
+    if solution is not None:
+        M = solution.class_means
+        Wo = solution.classifier
+        mu = M @ (np.asarray(counts, float) / np.sum(counts))
+        Mc = M - mu[:, None]
+        out["ufm"] = {"means": Mc.T @ Mc, "classifier": Wo @ Wo.T, "logits": Wo @ Mc}
+    return out
+
+
+def solve_ufm(counts, d: int, lambda_W: float, lambda_H: float, bias: str = "none"):
+    """The one-layer CE UFM optimum with these counts (``ufm.solve``)."""
+    from ufm.problem import Problem
+    from ufm.solver import solve
+
+    K = len(counts)
+    problem = Problem(counts=tuple(int(c) for c in counts), d=int(min(d, K)), lambda_W=(float(lambda_W),),
+                      lambda_H=float(lambda_H), bias=bias)
+    return solve(problem)
+
+
+def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: float = 5e-3,
+            solve: bool = True) -> dict:
+    """Metrics of the measured features (``ufm.metrics.nc_metrics`` when W is given, NC1 and CDNV otherwise)
+    and the shape distances of the measured Grams to the UFM optimum, the ETF and SELI (module docstring).
+    H is d x N."""
+    H, labels, W, b, K = check_inputs(H, labels, W, b)
+    counts = np.bincount(labels, minlength=K)
+    if W is not None:
+        m = metrics.nc_metrics(H, labels, W, b)
+    else:
+        m = {"nc1": metrics.nc1(H, labels), "cdnv": metrics.cdnv(H, labels)}
+    solution = solve_ufm(counts, H.shape[0], lambda_W, lambda_H) if solve else None
+    measured = measured_geometry(H, labels, W)
+    dist = {name: {q: metrics.gram_distance(measured[q], G) for q, G in pred.items() if q in measured}
+            for name, pred in predictions(counts, solution).items()}
+    notes = []
+    if K > H.shape[0]:
+        notes.append("K > d: the generalized-collapse prediction (Jiang et al. 2023) is not available in ufm")
+    out = {"K": K, "d": int(H.shape[0]), "N": int(H.shape[1]), "counts": counts.tolist(),
+           "metrics": {k: float(v) for k, v in m.items()}, "distances": dist, "notes": notes}
+    if solution is not None:
+        out["ufm"] = {"lambda_W": lambda_W, "lambda_H": lambda_H, "status": str(solution.status)}
+    return out
