@@ -44,11 +44,14 @@ def test_balanced_seli_is_the_etf_and_a_collapsed_etf_is_at_distance_zero():
             assert v < 1e-7, (name, q, v)
 
 
-def test_compare_reports_no_generalized_collapse_for_many_classes():
-    y = np.arange(6)
-    H = np.random.default_rng(0).normal(size=(3, 6))
-    r = C.compare(H, y, solve=False)
-    assert any("not available" in n for n in r["notes"])
+def test_compare_generalized_collapse_for_many_classes():
+    rng = np.random.default_rng(0)
+    r = C.compare(rng.normal(size=(3, 7)), np.arange(7), solve=False)  # K = 7 > d + 1, neither d = 2 nor 2d
+    assert any("not available" in n for n in r["notes"]) and "polygon_distance" not in r["generalized"]
+    t = 2 * np.pi * np.arange(5) / 5  # a regular pentagon in d = 2: the predicted code, distance 0
+    P = np.stack([np.cos(t), np.sin(t)])
+    r = C.compare(P, np.arange(5), P.T, solve=False)
+    assert r["generalized"]["polygon_distance"] < 1e-12 and not r["notes"]  # float64 cosines of O(1) angles
 
 
 def call(argv) -> int:
@@ -100,3 +103,13 @@ def test_cli_runs_on_the_shipped_example(capsys):
     assert r["K"] == 10 and r["counts"][:5] == [100] * 5 and set(r["distances"]) == {"etf", "seli", "ufm"}
     assert r["ufm"]["status"] == "converged"
     assert all(0 <= v <= 2 for d in r["distances"].values() for v in d.values())
+
+
+@pytest.mark.slow  # ~14 UFM solves
+def test_fit_lambda_recovers_the_scale_of_a_ufm_optimum():
+    counts = (6, 6, 2)
+    truth = C.solve_ufm(counts, 3, 2e-2, 2e-2)
+    target = float(np.mean(np.linalg.norm(truth.class_means, axis=0)))
+    t, sol = C.fit_lambda(counts, 3, target)
+    # 14 bisection steps on [1e-6, 1] in log scale: |log t - log 2e-2| <= log(1e6) / 2^14 ~ 1e-3
+    assert abs(np.log(t / 2e-2)) < 2e-3, t

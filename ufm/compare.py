@@ -14,7 +14,13 @@ distance of the matrices normalised to unit Frobenius norm, in [0, 2]), with thr
   H^T H = (Y^T P Y)^{1/2}, whose class-mean Gram is D^{-1/2} (D^{1/2} P D^{1/2})^{1/2} D^{-1/2}; the
   class-mean logits are P (up to scale).
 
-The generalized-collapse prediction for K > d (Jiang et al. 2023) is not in ``ufm``: the report says so.
+Generalized collapse (K > d + 1, no simplex ETF fits; Jiang et al. 2024, "Generalized neural collapse for a
+large number of classes", ICML, arXiv:2310.05351): ``ufm.codes`` has the prediction only for d = 2 (the regular
+K-gon, :func:`ufm.codes.polygon_distance`) and K = 2d (the orthoplex, Alcala et al. 2026, arXiv:2603.20587,
+:func:`ufm.codes.orthoplex_distance`), measured on the classifier rows (or the centred means without a
+classifier); max-abs entry distance of normalised Grams. For other K > d + 1 the report says that the
+prediction is not available in ``ufm`` and gives the one-vs-rest distance (the quantity a softmax code
+maximises) and the coherence against the Welch bound instead.
 """
 
 from __future__ import annotations
@@ -112,8 +118,34 @@ def solve_ufm(counts, d: int, lambda_W: float, lambda_H: float, bias: str = "non
     return solve(problem)
 
 
+def _mean_norm(M) -> float:
+    return float(np.mean(np.linalg.norm(M, axis=0)))
+
+
+def fit_lambda(counts, d: int, target_norm: float, *, lo: float = 1e-6, hi: float = 1.0, steps: int = 14):
+    """The one lambda scale t (lambda_W = lambda_H = t) whose UFM optimum has mean class-mean norm
+    (1/K) sum_c ||mu_c|| equal to ``target_norm`` (the measured one): bisection on log t, since the optimal
+    norms of the CE UFM decrease as the weight decay grows (they vanish at the collapse threshold and grow
+    without bound as t -> 0, Zhu et al. 2021, arXiv:2105.02375). Returns (t, solution); t is clipped to
+    [lo, hi] when the target is out of the range those scales reach (the solution then says which end)."""
+    if not (np.isfinite(target_norm) and target_norm > 0):
+        raise ProblemError("features", f"the mean class-mean norm must be > 0 to fit lambda, got {target_norm}")
+    a, b = np.log(lo), np.log(hi)
+    best = None
+    for _ in range(steps):
+        t = float(np.exp((a + b) / 2))
+        sol = solve_ufm(counts, d, t, t)
+        norm = _mean_norm(sol.class_means)
+        best = (t, sol)
+        if norm > target_norm:
+            a = np.log(t)
+        else:
+            b = np.log(t)
+    return best
+
+
 def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: float = 5e-3,
-            solve: bool = True) -> dict:
+            solve: bool = True, fit: bool = False) -> dict:
     """Metrics of the measured features (``ufm.metrics.nc_metrics`` when W is given, NC1 and CDNV otherwise)
     and the shape distances of the measured Grams to the UFM optimum, the ETF and SELI (module docstring).
     H is d x N."""
@@ -123,15 +155,37 @@ def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: floa
         m = metrics.nc_metrics(H, labels, W, b)
     else:
         m = {"nc1": metrics.nc1(H, labels), "cdnv": metrics.cdnv(H, labels)}
-    solution = solve_ufm(counts, H.shape[0], lambda_W, lambda_H) if solve else None
+    solution = None
+    if solve and fit:
+        lambda_W, solution = fit_lambda(counts, H.shape[0], _mean_norm(metrics.class_statistics(H, labels)[0]))
+        lambda_H = lambda_W
+    elif solve:
+        solution = solve_ufm(counts, H.shape[0], lambda_W, lambda_H)
     measured = measured_geometry(H, labels, W)
     dist = {name: {q: metrics.gram_distance(measured[q], G) for q, G in pred.items() if q in measured}
             for name, pred in predictions(counts, solution).items()}
     notes = []
-    if K > H.shape[0]:
-        notes.append("K > d: the generalized-collapse prediction (Jiang et al. 2023) is not available in ufm")
+    d = H.shape[0]
+    generalized = None
+    if K > d + 1:
+        from ufm import codes
+
+        rows = W if W is not None else metrics.class_statistics(H, labels)[2].T
+        generalized = {"one_vs_rest_distance": codes.one_vs_rest_distance(rows),
+                       "coherence": codes.coherence(rows), "welch_bound": codes.welch_bound(K, d)}
+        if d == 2:
+            generalized["polygon_distance"] = codes.polygon_distance(rows)
+        elif K == 2 * d:
+            generalized["orthoplex_distance"] = codes.orthoplex_distance(rows)
+        else:
+            notes.append(f"K = {K} > d + 1 = {d + 1}: the generalized-collapse prediction (softmax code, Jiang "
+                         "et al. 2024) is not available in ufm for this (K, d); only the one-vs-rest distance "
+                         "and the coherence are reported")
     out = {"K": K, "d": int(H.shape[0]), "N": int(H.shape[1]), "counts": counts.tolist(),
            "metrics": {k: float(v) for k, v in m.items()}, "distances": dist, "notes": notes}
+    if generalized is not None:
+        out["generalized"] = generalized
     if solution is not None:
-        out["ufm"] = {"lambda_W": lambda_W, "lambda_H": lambda_H, "status": str(solution.status)}
+        out["ufm"] = {"lambda_W": lambda_W, "lambda_H": lambda_H, "fitted": bool(fit),
+                      "status": str(solution.status)}
     return out

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--bias", help="bias b, K (.npy, .npz or .pt); needs --classifier")
     p.add_argument("--lambda-w", type=float, default=5e-3, help="weight decay of W for the UFM (default 5e-3)")
     p.add_argument("--lambda-h", type=float, default=5e-3, help="weight decay of H for the UFM (default 5e-3)")
+    p.add_argument("--fit-lambda", action="store_true",
+                   help="fit one scale lambda_W = lambda_H so that the UFM's mean class-mean norm equals the "
+                        "measured one (replaces --lambda-w/--lambda-h; ufm.compare.fit_lambda)")
     p.add_argument("--no-solve", action="store_true", help="skip the UFM solve (ETF and SELI only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -62,6 +65,8 @@ FLAGS = {"features": "features", "labels": "--labels", "classifier": "--classifi
 def run(args) -> int:
     from ufm.compare import compare
 
+    if args.fit_lambda and args.no_solve:
+        raise FlagError("--fit-lambda", "has no effect with --no-solve")
     for flag, v in (("--lambda-w", args.lambda_w), ("--lambda-h", args.lambda_h)):
         if not (np.isfinite(v) and v > 0):
             raise FlagError(flag, f"must be a number > 0, got {v}")
@@ -74,7 +79,8 @@ def run(args) -> int:
     if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     try:
-        r = compare(H.T, y, W, b, lambda_W=args.lambda_w, lambda_H=args.lambda_h, solve=not args.no_solve)
+        r = compare(H.T, y, W, b, lambda_W=args.lambda_w, lambda_H=args.lambda_h, solve=not args.no_solve,
+                    fit=args.fit_lambda)
     except ProblemError as e:
         raise FlagError(FLAGS.get(e.field, e.field), e.detail) from None
     if args.json:
