@@ -89,9 +89,15 @@ def run(args) -> int:
     print(f"K = {r['K']}, d = {r['d']}, N = {r['N']}, counts {r['counts']}")
     for k, v in r["metrics"].items():
         print(f"  {k:28s} {v:.6g}")
+    if "ufm" in r:
+        u = r["ufm"]
+        print(f"UFM (CE, same counts): lambda_W = {u['lambda_W']:.4g}, lambda_H = {u['lambda_H']:.4g}"
+              f"{' (fitted to the measured class-mean norms)' if u['fitted'] else ''}, solver {u['status']}")
     print("shape distance (normalised Frobenius, 0 = same shape) of the measured Grams to:")
     for name, d in r["distances"].items():
         print(f"  {name:5s} " + "  ".join(f"{q} {v:.4f}" for q, v in d.items()))
+    for k, v in r.get("generalized", {}).items():
+        print(f"  generalized collapse: {k} {v:.4g}")
     for n in r["notes"]:
         print(f"note: {n}")
     return 0
