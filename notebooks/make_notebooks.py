@@ -1118,6 +1118,59 @@ print(f"claim holds: ETF for the softmax losses, orthogonal frames for the squar
 """),
 ]
 
+# ============================================================================================== 12
+REAL = [
+    md(r"""
+# 12. Real features: a small MLP on imbalanced digits against the UFM, the ETF and SELI
+
+**Claim.** The penultimate features of a small MLP trained on imbalanced scikit-learn digits (classes 0-4:
+100 samples, 5-9: 10; 5 training seeds, shipped in `examples/real_features/`) have NC4 = 0 (nearest class
+mean and classifier agree on every training sample), and in
+every seed their class-mean Gram is closer in shape to the simplex ETF than to SELI (the lambda -> 0 limit
+of the imbalanced CE UFM). The distances to the UFM optimum, the ETF and SELI are reported, not asserted: they
+move from seed to seed, and which of them is smallest for the classifier changes with the seed.
+"""),
+    code(FIRST),
+    code("""
+from pathlib import Path
+import numpy as np
+from ufm import compare as C
+
+DIR = Path("..") / "examples" / "real_features"
+if not DIR.exists():
+    DIR = Path("examples") / "real_features"
+runs = {s: np.load(DIR / f"digits_seed{s}.npz") for s in range(5)}
+counts = np.bincount(runs[0]["labels"])
+solution = C.solve_ufm(counts, runs[0]["features"].shape[1], 5e-3, 5e-3)  # same counts in every seed: one solve
+print("counts", counts.tolist(), "UFM solver", solution.status)
+"""),
+    code("""
+table = {}
+for s, r in runs.items():
+    H, y, W = r["features"].T, r["labels"], r["classifier"]
+    out = C.compare(H, y, W, solve=False)
+    measured = C.measured_geometry(H, y, W)
+    ufm_pred = C.predictions(counts, solution)["ufm"]
+    out["distances"]["ufm"] = {q: C.metrics.gram_distance(measured[q], G) for q, G in ufm_pred.items()}
+    table[s] = out
+    d = out["distances"]
+    print(f"seed {s}: nc1 {out['metrics']['nc1']:.3f} nc4 {out['metrics']['nc4']:.3f}  "
+          + "  ".join(f"{n}: means {d[n]['means']:.3f} classifier {d[n]['classifier']:.3f} logits {d[n]['logits']:.3f}"
+                      for n in ("ufm", "etf", "seli")))
+"""),
+    md("""
+## The claim, asserted
+"""),
+    code("""
+NC4_TOL = 0.0  # the nearest-class-mean decisions equal the classifier's on every training sample
+assert all(t["metrics"]["nc4"] <= NC4_TOL for t in table.values())
+closer = {s: (t["distances"]["etf"]["means"], t["distances"]["seli"]["means"]) for s, t in table.items()}
+assert all(e < sl for e, sl in closer.values()), closer
+print("claim holds: in all 5 seeds NC4 = 0 and the class-mean Gram is closer to the ETF than to SELI:",
+      {s: f"{e:.3f} < {sl:.3f}" for s, (e, sl) in closer.items()})
+"""),
+]
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_imbalance_minority_collapse.ipynb": MINORITY,
@@ -1128,6 +1181,7 @@ NOTEBOOKS = {
     "07_relu_deep_collapse.ipynb": RELU,
     "08_generalized_collapse.ipynb": GENERALIZED,
     "11_losses_compared.ipynb": LOSSES,
+    "12_real_features.ipynb": REAL,
 }
 
 
