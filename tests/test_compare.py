@@ -113,3 +113,11 @@ def test_fit_lambda_recovers_the_scale_of_a_ufm_optimum():
     t, sol = C.fit_lambda(counts, 3, target)
     # 14 bisection steps on [1e-6, 1] in log scale: |log t - log 2e-2| <= log(1e6) / 2^14 ~ 1e-3
     assert abs(np.log(t / 2e-2)) < 2e-3, t
+
+
+def test_cli_plot_writes_the_heat_maps_and_refuses_a_bad_name(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "g.png"
+    args = ["compare", EXAMPLE, "--labels", EXAMPLE, "--classifier", EXAMPLE, "--no-solve"]
+    assert call([*args, "--plot", str(png)]) == 0 and png.stat().st_size > 1000
+    assert call([*args, "--plot", str(tmp_path / "g.txt")]) == 2 and "--plot" in capsys.readouterr().err

@@ -146,9 +146,15 @@ def fit_lambda(counts, d: int, target_norm: float, *, lo: float = 1e-6, hi: floa
 
 def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: float = 5e-3,
             solve: bool = True, fit: bool = False) -> dict:
+    """The report of :func:`compare_with_solution` (a JSON-ready dict)."""
+    return compare_with_solution(H, labels, W, b, lambda_W=lambda_W, lambda_H=lambda_H, solve=solve, fit=fit)[0]
+
+
+def compare_with_solution(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: float = 5e-3,
+                          solve: bool = True, fit: bool = False):
     """Metrics of the measured features (``ufm.metrics.nc_metrics`` when W is given, NC1 and CDNV otherwise)
     and the shape distances of the measured Grams to the UFM optimum, the ETF and SELI (module docstring).
-    H is d x N."""
+    H is d x N. Returns (report, the UFM Solution or None)."""
     H, labels, W, b, K = check_inputs(H, labels, W, b)
     counts = np.bincount(labels, minlength=K)
     if W is not None:
@@ -188,4 +194,4 @@ def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: floa
     if solution is not None:
         out["ufm"] = {"lambda_W": lambda_W, "lambda_H": lambda_H, "fitted": bool(fit),
                       "status": str(solution.status)}
-    return out
+    return out, solution

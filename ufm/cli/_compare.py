@@ -31,6 +31,7 @@ def register(sub) -> None:
                    help="fit one scale lambda_W = lambda_H so that the UFM's mean class-mean norm equals the "
                         "measured one (replaces --lambda-w/--lambda-h; ufm.compare.fit_lambda)")
     p.add_argument("--no-solve", action="store_true", help="skip the UFM solve (ETF and SELI only)")
+    p.add_argument("--plot", metavar="FILE.png", help="write measured vs predicted Gram heat maps (ufm.plot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -59,11 +60,25 @@ def load(path: str, flag: str, name: str) -> np.ndarray:
         raise FlagError(flag, f"cannot read {path!r} as .npy/.npz/.pt ({type(e).__name__})") from None
 
 
+def plot(H, y, W, report, solution, path) -> None:
+    """Measured vs predicted heat maps (``ufm.plot.geometry.measured_vs_predicted``) into ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ufm.compare import measured_geometry, predictions
+    from ufm.plot.geometry import measured_vs_predicted
+
+    counts = report["counts"]
+    pred = predictions(counts, solution)
+    fig = measured_vs_predicted(measured_geometry(H, y, W), pred)
+    fig.savefig(path, dpi=100)
+
+
 FLAGS = {"features": "features", "labels": "--labels", "classifier": "--classifier", "bias": "--bias"}
 
 
 def run(args) -> int:
-    from ufm.compare import compare
+    from ufm.compare import compare_with_solution
 
     if args.fit_lambda and args.no_solve:
         raise FlagError("--fit-lambda", "has no effect with --no-solve")
@@ -79,10 +94,17 @@ def run(args) -> int:
     if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     try:
-        r = compare(H.T, y, W, b, lambda_W=args.lambda_w, lambda_H=args.lambda_h, solve=not args.no_solve,
-                    fit=args.fit_lambda)
+        r, solution = compare_with_solution(H.T, y, W, b, lambda_W=args.lambda_w, lambda_H=args.lambda_h,
+                                            solve=not args.no_solve, fit=args.fit_lambda)
     except ProblemError as e:
         raise FlagError(FLAGS.get(e.field, e.field), e.detail) from None
+    if args.plot:
+        if not args.plot.endswith((".png", ".pdf", ".svg")):
+            raise FlagError("--plot", f"must name a .png, .pdf or .svg file, got {args.plot!r}")
+        parent = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(parent):
+            raise FlagError("--plot", f"the directory {parent!r} does not exist")
+        plot(H.T, y, W, r, solution, args.plot)
     if args.json:
         print(json.dumps(r))
         return 0

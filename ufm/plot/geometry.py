@@ -270,6 +270,36 @@ def gram_heatmaps(solution, predicted=None, *, centred: bool = True, mean: str =
     return fig
 
 
+def measured_vs_predicted(measured: dict, predicted: dict):
+    """Heat maps of measured K x K matrices against predictions (``ufm compare --plot``): one row for the
+    measurement and one per prediction name, one column per quantity of ``measured`` (e.g. ``means``
+    Mc^T Mc, ``classifier`` W W^T, ``logits`` W Mc); every panel divided by its Frobenius norm, each
+    prediction's title with its distance to the measurement (``ufm.metrics.gram_distance``). ``predicted``
+    is {name: {quantity: K x K}}. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from ufm.metrics import gram_distance
+
+    quantities = list(measured)
+    rows = [("measured", {q: measured[q] for q in quantities})]
+    rows += [(name, pred) for name, pred in predicted.items()]
+    fig, axes = plt.subplots(len(rows), len(quantities), figsize=(3.2 * len(quantities) + 0.8, 3.0 * len(rows)),
+                             constrained_layout=True, squeeze=False)
+    for i, (name, mats) in enumerate(rows):
+        for j, q in enumerate(quantities):
+            ax = axes[i][j]
+            M = _frobenius_normalised(np.asarray(mats[q], float))
+            im = ax.imshow(M, cmap="RdBu_r", vmin=-1, vmax=1)
+            title = f"{name}: {q}"
+            if i > 0:
+                title += f"\ndist {gram_distance(measured[q], mats[q]):.3f}"
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(im, ax=[a for r in axes for a in r], shrink=0.6, label="entry / Frobenius norm")
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------- solve path
 def metrics_along_path(trace, reference: Optional[float] = None, keys: Sequence[str] = ("nc1", "nc2_etf", "nc3"),
                        *, ax=None, title: Optional[str] = None, mean: str = "weighted"):
