@@ -34,6 +34,7 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ufm.errors import ProblemError
 
@@ -464,7 +465,7 @@ def _logit_adjusted(iota) -> Loss:
     with one fixed offset iota_c per class (Menon et al.: iota_c = tau log pi_c; written out here, since a loss
     does not see the counts). Convex in z, identical within a class, so the class reduction stays exact.
     Conjugate: l*(v; t) = l_CE*(v; t) - <v, iota> (same domain as the CE's, so the CE's dual centring)."""
-    off = jnp.asarray(iota, dtype=jnp.float64).reshape(-1, 1) if isinstance(iota, tuple) else float(iota)
+    off = np.asarray(iota, dtype=np.float64).reshape(-1, 1) if isinstance(iota, tuple) else float(iota)
 
     return Loss("logit-adjusted", lambda Z, T: cross_entropy(Z + off, T),
                 conjugate=lambda V, T: _ce_conjugate(V, T) - jnp.sum(V * off, axis=0),
@@ -489,7 +490,7 @@ def _cdt(delta) -> Loss:
     map), identical within a class: the class reduction stays exact. Conjugate l*(v; t) = l_CE*(delta v; t);
     dual centring: the CE's applied to delta v, divided by delta (sum_i w_i v_i = 0 is unchanged by the fixed
     diagonal scaling). Shift invariant only when every delta_c is equal."""
-    scale = jnp.asarray(delta, dtype=jnp.float64).reshape(-1, 1) if isinstance(delta, tuple) else float(delta)
+    scale = np.asarray(delta, dtype=np.float64).reshape(-1, 1) if isinstance(delta, tuple) else float(delta)
     smallest = min(delta) if isinstance(delta, tuple) else float(delta)
 
     return Loss("cdt", lambda Z, T: cross_entropy(Z / scale, T),
