@@ -52,12 +52,11 @@ def test_names_parameters_and_errors():
         assert e.value.field == "loss" and words in str(e.value), (bad, str(e.value))
 
 
-@pytest.mark.parametrize("name,ref", CASES, ids=[c[0] for c in CASES])
-def test_per_sample_and_per_label_equal_the_numpy_loss(name, ref):
+def assert_equals_numpy(name, ref, K, N, seed):
+    """per_sample and per_label of ``name`` equal the numpy ``ref`` at random logits; returns (Z, y)."""
     import jax.numpy as jnp
 
-    g = np.random.default_rng(0)
-    K, N = 5, 40
+    g = np.random.default_rng(seed)
     Z = g.standard_normal((K, N)) * 3
     y = g.integers(0, K, N)
     T = np.eye(K)[:, y]
@@ -66,6 +65,12 @@ def test_per_sample_and_per_label_equal_the_numpy_loss(name, ref):
     # 1e-12 relative: both sides are O(1) sums of a few float64 terms (logsumexp, exp, squares)
     assert np.allclose(np.asarray(loss.per_sample(jnp.asarray(Z), jnp.asarray(T))), want, rtol=1e-12, atol=1e-14)
     assert np.allclose(np.asarray(loss.per_label(jnp.asarray(Z), jnp.asarray(y))), want, rtol=1e-12, atol=1e-14)
+    return Z, y
+
+
+@pytest.mark.parametrize("name,ref", CASES, ids=[c[0] for c in CASES])
+def test_per_sample_and_per_label_equal_the_numpy_loss(name, ref):
+    assert_equals_numpy(name, ref, 5, 40, 0)
 
 
 @pytest.mark.parametrize("name", ["label-smoothing(epsilon=0.3)", "mse-rescaled(scale=4, weight=2.5)"])
@@ -105,11 +110,11 @@ def test_focal_is_not_convex_and_the_convex_paths_refuse_it():
     assert reduction_exact(ufm.Problem.balanced(3, 2, 3, loss="focal(0)"))[0]  # gamma = 0 is the CE: convex
 
 
-def independent_ufm(loss_np, K, n, d, lam, starts=12, seed=0):
-    """min over W (K x d), H (d x N) of mean loss + lam/2 (||W||^2 + ||H||^2): numpy objective, scipy L-BFGS-B
-    with its own finite-difference gradient, ``starts`` Gaussian starts."""
-    N = K * n
-    y = np.repeat(np.arange(K), n)
+def independent_ufm(loss_np, counts, d, lam, starts=12, seed=0):
+    """min over W (K x d), H (d x N) of mean loss + lam/2 (||W||^2 + ||H||^2), ``counts[k]`` samples of class k:
+    numpy objective, scipy L-BFGS-B with its own finite-difference gradient, ``starts`` Gaussian starts."""
+    K, N = len(counts), sum(counts)
+    y = np.repeat(np.arange(K), counts)
 
     def f(x):
         W, H = x[:K * d].reshape(K, d), x[K * d:].reshape(d, N)
@@ -131,7 +136,7 @@ SLOW_FIRST_TWO = [pytest.param(*c, marks=pytest.mark.slow) if i != 1 else c for 
 def test_solver_is_no_higher_than_an_independent_multistart(name, ref):
     K, n, d, lam = 3, 2, 3, 5e-3
     sol = ufm.solve(ufm.Problem.balanced(K, n, d, loss=name, lambda_W=lam, lambda_H=lam), restarts=2)
-    other = independent_ufm(ref, K, n, d, lam)
+    other = independent_ufm(ref, (n,) * K, d, lam)
     # scipy's finite-difference gradients stop ~1e-9 above the optimum: ufm must not be above it by more
     assert sol.status.acceptable and sol.objective <= other + 1e-9 * abs(other), (sol.objective, other)
 
@@ -177,3 +182,65 @@ def test_cli_takes_a_loss_with_parameters():
     assert main(["solve", "-K", "3", "-n", "2", "-d", "3", "--loss", "label-smoothing(epsilon=0.2)", "-q",
                  "--json"]) == 0
     assert main(["solve", "-K", "3", "--loss", "focal(gamma=x)"]) == 2
+
+
+# ----------------------------------------------------------------------------- per-class losses (Behnia et al. 2023)
+def np_logit_adjusted(Z, y, iota):
+    U = Z + np.asarray(iota)[:, None]
+    return logsumexp(U, axis=0) - U[y, np.arange(Z.shape[1])]
+
+
+def np_cdt(Z, y, delta):
+    U = Z / np.asarray(delta)[:, None]
+    return logsumexp(U, axis=0) - U[y, np.arange(Z.shape[1])]
+
+
+PER_CLASS = [("logit-adjusted(iota=0/-0.7/-1.4)", lambda Z, y: np_logit_adjusted(Z, y, [0, -0.7, -1.4])),
+             ("cdt(delta=1/0.7/0.5)", lambda Z, y: np_cdt(Z, y, [1, 0.7, 0.5]))]
+
+
+def test_per_class_parameters_names_and_errors():
+    assert losses.canonical("cdt( 1/0.5 )") == "cdt(delta=1/0.5)"
+    assert losses.canonical("logit-adjusted") == "logit-adjusted(iota=0)"
+    assert ufm.Problem(counts=(3, 2), d=2, loss="cdt(1/0.5)").loss == "cdt(delta=1/0.5)"
+    for bad, words in [("cdt(1/0.5/0.2)", "K=3 classes, the problem has K=2"), ("cdt(1/-1)", "delta must be > 0"),
+                       ("cdt(1/x)", "numbers v_1/.../v_K"), ("focal(1/2)", "must be a number")]:
+        with pytest.raises(ProblemError) as e:
+            ufm.Problem(counts=(3, 2), d=2, loss=bad)
+        assert e.value.field == "loss" and words in str(e.value), (bad, str(e.value))
+
+
+@pytest.mark.parametrize("name,ref", PER_CLASS, ids=[c[0] for c in PER_CLASS])
+def test_per_class_losses_equal_the_numpy_loss_and_fenchel_young(name, ref):
+    import jax.numpy as jnp
+
+    Z, y = assert_equals_numpy(name, ref, 3, 30, 2)
+    K, N = Z.shape
+    T = jnp.asarray(np.eye(K)[:, y])
+    loss = losses.get(name)
+    g = np.random.default_rng(3)
+    # Fenchel-Young: equality at v = grad l(z) (1e-12: cancellation of O(1) terms), >= at another point
+    V = losses.gradient(loss, jnp.asarray(Z), T)
+    lhs = np.asarray(loss.per_sample(jnp.asarray(Z), T) + loss.conjugate(V, T))
+    assert np.allclose(lhs, np.sum(np.asarray(V) * Z, axis=0), atol=1e-12)
+    Z2 = Z + g.standard_normal((K, N))
+    assert np.all(np.asarray(loss.per_sample(jnp.asarray(Z2), T) + loss.conjugate(V, T))
+                  >= np.sum(np.asarray(V) * Z2, axis=0) - 1e-12)
+    # the dual centring keeps V in the conjugate's domain (finite) and makes sum_i w_i v_i = 0 (to rounding)
+    w = jnp.asarray(np.full(N, 1.0 / N))
+    Vc = loss.center_dual(V, T, w)
+    assert np.all(np.isfinite(np.asarray(loss.conjugate(Vc, T)))) and np.allclose(np.asarray(Vc @ w), 0, atol=1e-14)
+
+
+@pytest.mark.slow  # ~20 s each (solve + certify + scipy multi-start): over the default-test budget
+@pytest.mark.parametrize("name,ref", PER_CLASS,
+                         ids=[c[0] for c in PER_CLASS])
+def test_per_class_solver_against_multistart_and_certificate(name, ref):
+    counts, d, lam = (2, 1, 1), 3, 5e-3
+    sol = ufm.solve(ufm.Problem(counts=counts, d=d, loss=name, lambda_W=lam, lambda_H=lam), restarts=2)
+    other = independent_ufm(ref, counts, d, lam, starts=4)
+    # scipy's finite-difference gradients stop ~1e-9 above the optimum; ufm must not be above it by more, and
+    # (the loss being convex, identical within a class) the two agree to 1e-6 relative
+    assert sol.status.acceptable and sol.objective <= other + 1e-9 * abs(other), (sol.objective, other)
+    assert sol.objective == pytest.approx(other, rel=1e-6)
+    assert ufm.certify(sol).certificate["level"] == "certified"

@@ -20,7 +20,7 @@ from ufm.problem import Problem, ProblemError, from_convention
     (dict(d=0), "d", ">= 1"),
     (dict(d=2.5), "d", "integer"),
     (dict(depth=0), "depth", ">= 1"),
-    (dict(loss="hinge"), "loss", "loss family ['focal', 'label-smoothing', 'mse-rescaled']"),
+    (dict(loss="hinge"), "loss", "loss family ['cdt', 'focal', 'label-smoothing', 'logit-adjusted', 'mse-rescaled']"),
     (dict(bias="learned"), "bias", "'none', 'regularized', 'free'"),
     (dict(lambda_W=-1e-3), "lambda_W", ">= 0"),
     (dict(lambda_W=float("nan")), "lambda_W", "finite"),

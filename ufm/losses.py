@@ -34,6 +34,7 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ufm.errors import ProblemError
 
@@ -64,6 +65,7 @@ class Loss:
       convex: l(., t) is convex in the logits. The class reduction, the master reduction (its search) and the
         convex certificate presume it; a non-convex loss (focal) makes them refuse, naming why.
       params: the parameters of a loss made by a :class:`LossFamily`, as ``((name, value), ...)``.
+      classes: the number of classes K the loss is written for (per-class parameters), or 0 (any K).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Loss:
     description: str = ""
     convex: bool = True
     params: tuple = ()
+    classes: int = 0
 
     def validate(self, problem) -> None:
         """Raise ProblemError if the UFM of ``problem`` has no minimiser with this loss.
@@ -88,6 +91,9 @@ class Loss:
         factors, so the infimum is approached and not attained (unless the loss-optimal logits are 0).
         A fixed classifier is not a factor, nor is a factor on a sphere (``feature_radius``,
         ``classifier_radius``): it is bounded, and its decay is a constant."""
+        if self.classes and problem.K != self.classes:
+            raise ProblemError("loss", f"{self.name!r} has per-class parameters for K={self.classes} classes, "
+                                       f"the problem has K={problem.K}")
         learnable = problem.lambda_W if not problem.classifier_fixed else problem.lambda_W[:-1]
         if getattr(problem, "classifier_radius", None) is not None:
             learnable = learnable[:-1]
@@ -158,7 +164,8 @@ class LossFamily:
     Attributes:
       name: the family name; defaults: ``((parameter, default), ...)`` in order (positional values follow it);
       make: ``(**params) -> Loss`` (the Loss's name is set by the registry); check: parameter validation;
-      description: one line, with the parameters' meaning and range.
+      description: one line, with the parameters' meaning and range; vectors: the parameters that may be
+      per-class vectors, written ``v_1/v_2/.../v_K`` (a tuple of floats; a single value stays a float).
     """
 
     name: str
@@ -166,6 +173,7 @@ class LossFamily:
     make: Callable
     check: Callable = lambda params: ""
     description: str = ""
+    vectors: tuple = ()
 
 
 _FAMILIES: dict[str, LossFamily] = {}
@@ -181,7 +189,9 @@ def register_family(family: LossFamily, *, overwrite: bool = False) -> LossFamil
     return family
 
 
-def _format_value(v: float) -> str:
+def _format_value(v) -> str:
+    if isinstance(v, tuple):
+        return "/".join(_format_value(x) for x in v)
     return repr(float(v)) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(float(v))
 
 
@@ -210,17 +220,19 @@ def parse(name) -> tuple:
         if key not in values or key in seen:
             raise ProblemError("loss", f"{head!r} takes parameters {keys} (each once), got {name!r}")
         seen.add(key)
+        parts = val.split("/") if key in family.vectors else [val]
         try:
-            v = float(val)
+            vs = tuple(float(x) for x in parts)
         except ValueError:
-            raise ProblemError("loss", f"{head}: parameter {key} must be a number, got {val.strip()!r}") from None
-        if v != v or v in (float("inf"), float("-inf")):
+            kind = "a number or numbers v_1/.../v_K" if key in family.vectors else "a number"
+            raise ProblemError("loss", f"{head}: parameter {key} must be {kind}, got {val.strip()!r}") from None
+        if any(v != v or v in (float("inf"), float("-inf")) for v in vs):
             raise ProblemError("loss", f"{head}: parameter {key} must be finite, got {val.strip()!r}")
-        values[key] = v
+        values[key] = vs[0] if len(vs) == 1 else vs
     why = family.check(values)
     if why:
         raise ProblemError("loss", f"{head}: {why}, got {name!r}")
-    return family, tuple((k, float(values[k])) for k in keys)
+    return family, tuple((k, values[k] if isinstance(values[k], tuple) else float(values[k])) for k in keys)
 
 
 @functools.lru_cache(maxsize=256)
@@ -435,3 +447,63 @@ register_family(LossFamily(
     "mse-rescaled", (("scale", 1.0), ("weight", 1.0)), lambda scale, weight: _rescaled_square(scale, weight),
     check=lambda p: "" if p["scale"] > 0 and p["weight"] > 0 else "scale and weight must be > 0",
     description="rescaled square loss (scale M > 0, weight k > 0; Hui & Belkin 2021)"))
+
+
+# ------------------------------------------------------------------------------------------ logit-adjusted CE
+def _classes(*vectors) -> int:
+    """The K of per-class parameters (0 when every one is a scalar, i.e. the same for every class)."""
+    return max((len(v) for v in vectors if isinstance(v, tuple)), default=0)
+
+
+def _logit_adjusted(iota) -> Loss:
+    """Logit-adjusted CE (Menon et al. 2021, "Long-tail learning via logit adjustment", arXiv 2007.07314; in the
+    UFM with imbalance: Behnia, Kini, Vakilian & Thrampoulidis 2023, "On the implicit geometry of cross-entropy
+    parameterizations for label-imbalanced data", arXiv 2303.07608):
+
+        l(z, t) = l_CE(z + iota, t),   for t = e_y:  log(1 + sum_{c != y} exp(z_c - z_y + iota_c - iota_y)),
+
+    with one fixed offset iota_c per class (Menon et al.: iota_c = tau log pi_c; written out here, since a loss
+    does not see the counts). Convex in z, identical within a class, so the class reduction stays exact.
+    Conjugate: l*(v; t) = l_CE*(v; t) - <v, iota> (same domain as the CE's, so the CE's dual centring)."""
+    off = np.asarray(iota, dtype=np.float64).reshape(-1, 1) if isinstance(iota, tuple) else float(iota)
+
+    return Loss("logit-adjusted", lambda Z, T: cross_entropy(Z + off, T),
+                conjugate=lambda V, T: _ce_conjugate(V, T) - jnp.sum(V * off, axis=0),
+                center_dual=_ce_center_dual, smoothness=0.5, shift_invariant=True, attains_minimum=False,
+                per_label=lambda Z, labels: cross_entropy_labels(Z + off, labels), classes=_classes(iota),
+                description="logit-adjusted CE, CE of z + iota (one offset per class)")
+
+
+register_family(LossFamily(
+    "logit-adjusted", (("iota", 0.0),), lambda iota: _logit_adjusted(iota), vectors=("iota",),
+    description="logit-adjusted CE, CE(z + iota); iota one value or per class iota_1/.../iota_K "
+                "(Menon et al. 2021: iota_c = tau log pi_c)"))
+
+
+def _cdt(delta) -> Loss:
+    """Class-dependent temperatures (CDT; Ye et al. 2020, "Identifying and compensating for feature deviation in
+    imbalanced deep learning", arXiv 2001.01385; in the UFM: Behnia et al. 2023, arXiv 2303.07608):
+
+        l(z, t) = l_CE(z / delta, t),   for t = e_y:  log(1 + sum_{c != y} exp(z_c / delta_c - z_y / delta_y)),
+
+    delta_c > 0 per class (Behnia et al.: delta_c = (n_c / n_max)^gamma). Convex in z (CE after a fixed diagonal
+    map), identical within a class: the class reduction stays exact. Conjugate l*(v; t) = l_CE*(delta v; t);
+    dual centring: the CE's applied to delta v, divided by delta (sum_i w_i v_i = 0 is unchanged by the fixed
+    diagonal scaling). Shift invariant only when every delta_c is equal."""
+    scale = np.asarray(delta, dtype=np.float64).reshape(-1, 1) if isinstance(delta, tuple) else float(delta)
+    smallest = min(delta) if isinstance(delta, tuple) else float(delta)
+
+    return Loss("cdt", lambda Z, T: cross_entropy(Z / scale, T),
+                conjugate=lambda V, T: _ce_conjugate(V * scale, T),
+                center_dual=lambda V, T, w: _ce_center_dual(V * scale, T, w) / scale,
+                smoothness=0.5 / smallest ** 2, shift_invariant=not isinstance(delta, tuple),
+                attains_minimum=False, per_label=lambda Z, labels: cross_entropy_labels(Z / scale, labels),
+                classes=_classes(delta), description="CE with class-dependent temperatures, CE(z / delta)")
+
+
+register_family(LossFamily(
+    "cdt", (("delta", 1.0),), lambda delta: _cdt(delta), vectors=("delta",),
+    check=lambda p: "" if min(p["delta"] if isinstance(p["delta"], tuple) else (p["delta"],)) > 0
+    else "delta must be > 0",
+    description="CE with class-dependent temperatures, CE(z / delta); delta > 0, one value or per class "
+                "delta_1/.../delta_K (Behnia et al. 2023)"))

@@ -101,7 +101,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         "Bruna 2022); only with --activation relu")
     g.add_argument("--loss", default=DEFAULTS["loss"], metavar="LOSS",
                    help=f"loss (default ce): one of {{{','.join(losses.available())}}}; a family takes parameters, "
-                        "e.g. 'focal(gamma=1)', 'label-smoothing(epsilon=0.2)', 'mse-rescaled(scale=5, weight=1)'")
+                        "e.g. 'focal(gamma=1)', 'label-smoothing(epsilon=0.2)', 'mse-rescaled(scale=5, weight=1)', "
+                        "per class 'logit-adjusted(iota=0/-0.7/-1.4)', 'cdt(delta=1/0.7/0.5)'")
     g.add_argument("--bias", default=DEFAULTS["bias"], choices=["none", "regularized", "free"],
                    help="bias mode (default none)")
     g.add_argument("--lambda-w", default=DEFAULTS["lambda_w"],
