@@ -61,6 +61,7 @@ import optax
 from ufm import metrics, objective
 from ufm.errors import ProblemError
 from ufm.problem import Problem
+from ufm.solver import solve
 
 OPTIMIZERS = ("gd", "adam")
 
@@ -374,3 +375,21 @@ def centralised_objective(fed: Federation, params: dict) -> float:
     p = {"W": params["W"], "H": Hp, **({"b": params["b"]} if "b" in params else {})}
     data = objective.problem_data(prob, jnp.float64, reduce=True, stream=False)
     return float(objective.objective_of(prob)(jax.tree_util.tree_map(jnp.asarray, p), data))
+
+
+def skew_sweep(problem: Problem, *, alphas=(0.1, 0.3, 1.0, 10.0), clients=(2, 4, 8), classifiers=(None, "etf"),
+               partition_seed: int = 0, **options) -> list:
+    """Rows of a sweep over label skew (Dirichlet ``alphas``) x number of ``clients`` x ``classifiers``
+    (None: learnable; a geometry name: fixed, with no classifier decay), ``options`` the :class:`Federation`
+    fields: per row the summary of :func:`run` plus ``alpha`` and ``gap``, the relative gap
+    (F_fed - F_central) / F_central to the centralised optimum (``ufm.solve`` on the pooled counts)."""
+    rows = []
+    for cls in classifiers:
+        p = problem.replace(classifier=cls, lambda_W=0.0) if cls is not None else problem
+        central = solve(p).objective
+        for C in clients:
+            for alpha in alphas:
+                counts = dirichlet_counts(problem.counts, C, alpha, partition_seed)
+                r = run(Federation(problem=p, counts=counts, **options))
+                rows.append({**r.summary(), "alpha": float(alpha), "gap": (r.objective - central) / abs(central)})
+    return rows
