@@ -76,7 +76,7 @@ def dirichlet_counts(pooled, clients: int, alpha: float, seed: int = 0) -> np.nd
     if pooled.ndim != 1 or pooled.size < 2 or np.any(pooled < 1) or np.any(pooled != np.round(pooled)):
         raise ProblemError("counts", "pooled counts must be >= 2 positive integers")
     clients = _int("clients", clients, 1)
-    if not (np.isfinite(alpha) and alpha > 0):
+    if not (np.isfinite(_number("alpha", alpha)) and alpha > 0):
         raise ProblemError("alpha", f"must be a finite number > 0, got {alpha!r}")
     if int(pooled.sum()) < clients:
         raise ProblemError("clients", f"must be <= the number of samples {int(pooled.sum())}, got {clients}")
@@ -97,8 +97,16 @@ def dirichlet_counts(pooled, clients: int, alpha: float, seed: int = 0) -> np.nd
     return out
 
 
+def _number(field, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ProblemError(field, f"must be a number, got {value!r}") from None
+
+
 def _int(field, value, minimum):
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
+    if isinstance(value, bool) or not np.isfinite(_number(field, value)) or not float(value).is_integer() \
+            or int(value) < minimum:
         raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -121,7 +129,10 @@ class Federation:
     init_scale: float = 0.1
 
     def __post_init__(self):
-        c = np.asarray(self.counts)
+        try:
+            c = np.asarray(self.counts, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ProblemError("counts", "client counts must be a C x K array of integers >= 0") from None
         if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] < 2 or np.any(c < 0) or np.any(c != np.round(c)):
             raise ProblemError("counts", "client counts must be a C x K array of integers >= 0 with K >= 2")
         if np.any(c.sum(axis=1) == 0):
@@ -141,11 +152,12 @@ class Federation:
         if self.optimizer not in OPTIMIZERS:
             raise ProblemError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for field in ("lr", "init_scale"):
-            v = float(getattr(self, field))
+            v = _number(field, getattr(self, field))
             if not (np.isfinite(v) and v > 0):
                 raise ProblemError(field, f"must be a finite number > 0, got {getattr(self, field)!r}")
-        if self.adapt_steps and not self.problem.classifier_fixed and self.problem.depth < 1:
-            raise ProblemError("adapt_steps", "needs a classifier")
+        if self.adapt_steps and self.problem.depth != 1:
+            raise ProblemError("adapt_steps", f"local adaptation is implemented for depth 1, got depth "
+                                              f"{self.problem.depth}")
 
     @property
     def clients(self) -> int:
@@ -218,25 +230,28 @@ def _optimizer(name, lr):
     return optax.sgd(lr) if name == "gd" else optax.adam(lr)
 
 
+def _descend(f, tx, params, data, steps):
+    """``steps`` steps of the optax transformation ``tx`` on ``f(., data)`` from ``params`` (state started
+    afresh: each round's local optimisation starts anew, as in FedAvg)."""
+
+    def step(carry, _):
+        p, s = carry
+        updates, s = tx.update(jax.grad(f)(p, data), s, p)
+        return (optax.apply_updates(p, updates), s), None
+
+    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
+    return params
+
+
 @functools.partial(jax.jit, static_argnames=("loss", "bias", "rounds", "steps", "opt", "lr"))
 def _run(shared, H, data, mix, *, loss, bias, rounds, steps, opt, lr):
     """``rounds`` FedAvg rounds (lax.scan) of ``steps`` local steps per client (vmap). ``shared``: the global
     {"W", ["b"]}; ``H``: C x d x K; ``mix``: N_c / N."""
     f = objective.make_objective(loss, bias)
     tx = _optimizer(opt, lr)
-    grad = jax.grad(f)
 
     def local(shared, H_c, data_c):
-        params = {**shared, "H": H_c}
-        state = tx.init(params)
-
-        def step(carry, _):
-            p, s = carry
-            updates, s = tx.update(grad(p, data_c), s, p)
-            return (optax.apply_updates(p, updates), s), None
-
-        (params, _), _ = jax.lax.scan(step, (params, state), None, length=steps)
-        return params
+        return _descend(f, tx, {**shared, "H": H_c}, data_c, steps)
 
     def global_value(shared, H):
         return jnp.sum(mix * jax.vmap(lambda h, dc: f({**shared, "H": h}, dc))(H, data))
@@ -263,18 +278,8 @@ def _adapt(shared, H, data, *, loss, bias, steps, opt, lr):
     def local(H_c, data_c):
         params = {**shared, "W": tuple(shared["W"]) + (data_c["classifier"],), "H": H_c}
         d = {k: v for k, v in data_c.items() if k != "classifier"}
-        d["lambda_W"] = jnp.concatenate([d["lambda_W"], d["lambda_W"][-1:] * 0.0 + d["lambda_classifier"]])
-        d.pop("lambda_classifier")
-        g = jax.grad(f)
-        state = tx.init(params)
-
-        def step(carry, _):
-            p, s = carry
-            updates, s = tx.update(g(p, d), s, p)
-            return (optax.apply_updates(p, updates), s), None
-
-        (params, _), _ = jax.lax.scan(step, (params, state), None, length=steps)
-        return params["W"][-1]
+        d["lambda_W"] = jnp.concatenate([d["lambda_W"], jnp.reshape(d.pop("lambda_classifier"), (1,))])
+        return _descend(f, tx, params, d, steps)["W"][-1]
 
     return jax.vmap(local)(H, data)
 
@@ -327,13 +332,11 @@ def run(fed: Federation) -> FedResult:
             client_nc2[c] = metrics.nc2_etf(means - means.mean(axis=1, keepdims=True))
     adapted = None
     if fed.adapt_steps:
-        if prob.depth != 1:
-            raise ProblemError("adapt_steps", "local adaptation is implemented for depth 1")
         d = dict(data)
         if fixed:
             d["classifier"] = jnp.broadcast_to(jnp.asarray(prob.classifier_matrix()), (C,) + classifier.shape)
             d["lambda_classifier"] = jnp.full((C,), float(prob.lambda_W[-1]))
-            base_shared = {k: v for k, v in shared.items()}
+            base_shared = dict(shared)
         else:  # learnable: adapt the global classifier itself (it leaves the shared layers)
             d["classifier"] = jnp.broadcast_to(shared["W"][-1], (C,) + classifier.shape)
             d["lambda_classifier"] = d["lambda_W"][:, -1]
@@ -363,9 +366,10 @@ def federate(problem: Problem, *, clients: int = 4, alpha: float = 0.5, counts=N
 
 
 def centralised_objective(fed: Federation, params: dict) -> float:
-    """F at federated parameters: the pooled canonical objective (``ufm.objective``, class-reduced) at the
-    shared layers and the pooled features h_k = sqrt(sum_c |h_k^c|^2 ...) -- only for collapsed runs where the
-    clients' class-k features agree; returned for the check of the decomposition."""
+    """The pooled canonical objective F (``ufm.objective``, class-reduced) at the shared layers of ``params``
+    and, for class k, the mean over clients (weights n_k^c) of the clients' class-k features. At a federated
+    fixed point with a collapsed optimum the clients' class-k features agree and this equals the federated
+    objective sum_c (N_c/N) f_c (module docstring): the check of the decomposition."""
     n = fed.client_counts.astype(np.float64)
     prob = fed.pooled
     # per-sample class-k feature of client c: H_c[:, k] / sqrt(n_k^c); pooled column: sum_c sqrt(n_k^c) * mean

@@ -37,8 +37,10 @@ def run_fed(args) -> int:
     options = dict(rounds=args.rounds, local_steps=args.local_steps, lr=args.lr, optimizer=args.optimizer,
                    adapt_steps=args.adapt_steps, seed=args.seed, init_scale=args.init_scale)
     if args.client_counts:
-        if {"clients", "alpha", "partition_seed"} & set(getattr(args, "typed", ()) or ()):
-            raise FlagError("--client-counts", "gives the split: leave out --clients, --alpha, --partition-seed")
+        if {"clients", "alpha", "partition_seed", "counts", "classes", "per_class"} & set(getattr(args, "typed", ())
+                                                                                       or ()):
+            raise FlagError("--client-counts", "gives the split and the counts: leave out --clients, --alpha, "
+                                               "--partition-seed, --counts, --classes, --per-class")
         counts = _client_counts(args.client_counts)
         pooled = [int(v) for v in np.sum(counts, axis=0)]
         args.counts = ",".join(map(str, pooled))
