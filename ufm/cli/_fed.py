@@ -33,6 +33,7 @@ def run_fed(args) -> int:
     import numpy as np
 
     from ufm import federated, solve
+    from ufm.solution import jsonable
 
     options = dict(rounds=args.rounds, local_steps=args.local_steps, lr=args.lr, optimizer=args.optimizer,
                    adapt_steps=args.adapt_steps, seed=args.seed, init_scale=args.init_scale)
@@ -60,7 +61,7 @@ def run_fed(args) -> int:
         out["centralised_objective"] = float(central.objective)
         out["gap"] = float(result.objective - central.objective)
     if args.json:
-        print(json.dumps(out, indent=1, default=float))
+        print(json.dumps(jsonable(out), indent=1, allow_nan=False))  # nan (no correlation defined) -> null
     else:
         for k, v in out.items():
             print(f"{k:24s} {v}")
