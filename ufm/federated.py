@@ -182,7 +182,8 @@ class FedResult:
     classifier's row norms (after the last round's local steps) with the client's counts, over its present
     classes (nan when constant); ``local_cosine`` mean cosine between local and global classifier rows;
     ``client_nc2`` ETF deviation of the client's class means (present classes; nan with fewer than 2);
-    ``adapted_norm_count_corr`` the same correlation after local adaptation (None without it)."""
+    ``adapted_norm_count_corr`` the same correlation after local adaptation (None without it). ``params``: the
+    global shared layers ``W`` (and ``b``) and the clients' reduced features ``H`` (C x d x K)."""
 
     federation: Federation
     history: np.ndarray
