@@ -162,3 +162,14 @@ def test_the_measuring_layer_imports_nothing_above_it():
     edges, _ = graph("ufm")
     bad = {m: sorted(d for d in edges[m] if d not in MEASURING + BELOW_MEASURING + ("ufm",)) for m in MEASURING}
     assert not any(bad.values()), bad
+
+
+#: the federated layer (docs/architecture.md): above solving and measuring, below theory, batches and faces
+FEDERATED = ("ufm.federated",)
+ABOVE_FEDERATED = ("ufm.theory", "ufm.zoo", "ufm.sweep", "ufm.plot", "ufm.cli", "proofs_check")
+
+
+def test_the_federated_layer_imports_nothing_above_it():
+    edges, _ = graph("ufm")
+    bad = {m: sorted(d for d in edges[m] if d.startswith(ABOVE_FEDERATED)) for m in FEDERATED}
+    assert not any(bad.values()), bad
