@@ -1121,7 +1121,7 @@ print(f"claim holds: ETF for the softmax losses, orthogonal frames for the squar
 # ============================================================================================== 12
 REAL = [
     md(r"""
-# 12. Real features: a small MLP on imbalanced digits against the UFM, the ETF and SELI
+# 9. Real features: a small MLP on imbalanced digits against the UFM, the ETF and SELI
 
 **Claim.** The penultimate features of a small MLP trained on imbalanced scikit-learn digits (classes 0-4:
 100 samples, 5-9: 10; 5 training seeds, shipped in `examples/real_features/`) have NC4 = 0 (nearest class
@@ -1251,9 +1251,9 @@ NOTEBOOKS = {
     "06_your_own_theorem.ipynb": OWN,
     "07_relu_deep_collapse.ipynb": RELU,
     "08_generalized_collapse.ipynb": GENERALIZED,
+    "09_real_features.ipynb": REAL,
     "10_federated_fixed_classifier.ipynb": FEDERATED,
     "11_losses_compared.ipynb": LOSSES,
-    "12_real_features.ipynb": REAL,
 }
 
 

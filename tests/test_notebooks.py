@@ -36,8 +36,8 @@ def _module(path: Path, name: str):
 
 
 def test_the_six_stories_are_there():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_", "10_", "11_",
-                                              "12_"], NOTEBOOKS
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_", "09_", "10_",
+                                              "11_"], NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -112,8 +112,8 @@ def test_documented_commands_come_with_the_notebooks_extra():
 
     base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     provided = _extra("notebooks") | _extra("test") | {d.split(">")[0].split("=")[0].lower() for d in base}
-    assert "ufm[plot,sweep,notebooks,test,bench]" in tomllib.loads(
-        (ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["all"]
+    everything = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["all"]
+    assert any(e.startswith("ufm[") and "notebooks" in e and "test" in e for e in everything), everything
     commands = _documented_commands()
     assert any(c.startswith("jupyter ") for c in commands), commands
     for command in commands:
