@@ -4,22 +4,14 @@ prediction, and a lower point would refute it)."""
 
 import ufm
 from proofs_check.core import Case, Statement, check_prediction
-from proofs_check.draws import log_uniform, rng
+from proofs_check.statements._softmax_cases import random_cases
 from ufm.theory import PREDICTIONS, zhou2022
 
 ID = "zhou2022-focal-etf"
 
 
 def cases(full, seed):
-    g = rng(ID, seed)
-    out = []
-    for i in range(4 if full else 2):
-        K = int(g.integers(3, 6))
-        gamma = float(g.uniform(0.5, 4.0))
-        lam = log_uniform(g, 1e-4, 2e-2)
-        out.append(Case(f"random-{i}: K={K}, gamma={gamma:.3f}, lambda={lam:.2e}",
-                        ufm.Problem.balanced(K, int(g.integers(2, 5)), K, loss=f"focal(gamma={gamma})",
-                                             lambda_W=lam, lambda_H=lam)))
+    out = random_cases(ID, seed, 4 if full else 2, "focal", "gamma", 0.5, 4.0)
     if full:
         out.append(Case("gamma = 5, d = K - 1", ufm.Problem.balanced(5, 2, 4, loss="focal(5)", lambda_W=1e-3,
                                                                       lambda_H=1e-3)))

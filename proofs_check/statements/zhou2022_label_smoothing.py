@@ -4,22 +4,14 @@ target)."""
 
 import ufm
 from proofs_check.core import Case, Statement, check_prediction
-from proofs_check.draws import log_uniform, rng
+from proofs_check.statements._softmax_cases import random_cases
 from ufm.theory import PREDICTIONS, zhou2022
 
 ID = "zhou2022-label-smoothing-etf"
 
 
 def cases(full, seed):
-    g = rng(ID, seed)
-    out = []
-    for i in range(4 if full else 2):
-        K = int(g.integers(3, 6))
-        eps = float(g.uniform(0.02, 0.5))
-        lam = log_uniform(g, 1e-4, 2e-2)
-        out.append(Case(f"random-{i}: K={K}, epsilon={eps:.3f}, lambda={lam:.2e}",
-                        ufm.Problem.balanced(K, int(g.integers(2, 5)), K, loss=f"label-smoothing(epsilon={eps})",
-                                             lambda_W=lam, lambda_H=lam)))
+    out = random_cases(ID, seed, 4 if full else 2, "label-smoothing", "epsilon", 0.02, 0.5)
     out.append(Case("epsilon = 0.1, lambda = 1e-7 (near the zero-decay logit gap)",
                     ufm.Problem.balanced(4, 3, 3, loss="label-smoothing(epsilon=0.1)", lambda_W=1e-7,
                                          lambda_H=1e-7)))
