@@ -11,3 +11,23 @@ os.environ.setdefault("UFM_CACHE_DIR", tempfile.mkdtemp(prefix="ufm-test-cache-"
 import ufm  # noqa: E402
 
 ufm.enable_x64()
+
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _cache_stays_with_the_test():
+    """An in-process ``ufm`` command turns JAX's persistent compilation cache on for the whole process (as it
+    should for a command); in the test session that would leak into every later test. Restore the setting
+    after each test, so that only command-line tests write the cache. (With the cache left on, the full
+    suite's later library tests -- hundreds of compilations into it -- crashed in XLA's executable
+    serialisation on jax 0.10, a segmentation fault in ``put_executable_and_time`` that no test alone shows.)"""
+    before = jax.config.jax_compilation_cache_dir
+    yield
+    if jax.config.jax_compilation_cache_dir != before:
+        jax.config.update("jax_compilation_cache_dir", before)
+        from jax._src import compilation_cache
+
+        compilation_cache.reset_cache()
