@@ -152,11 +152,11 @@ def guarded(stmt):
 
 
 def format_table(results, total) -> str:
-    lines = [f"{'statement':38s} {'verdict':13s} {'expected':9s} cases  time", "-" * 78]
+    lines = [f"{'statement':38s} {'verdict':13s} {'expected':13s} cases  time", "-" * 82]
     for r in results:
         flag = "" if r.as_expected else "  <-- UNEXPECTED"
-        lines.append(f"{r.id:38s} {r.verdict:13s} {r.expected:9s} {len(r.cases):5d} {r.seconds:5.1f}s{flag}")
-    lines.append("-" * 78)
+        lines.append(f"{r.id:38s} {r.verdict:13s} {r.expected:13s} {len(r.cases):5d} {r.seconds:5.1f}s{flag}")
+    lines.append("-" * 82)
     good = sum(r.as_expected for r in results)
     lines.append(f"{good}/{len(results)} verdicts as expected in {total:.1f} s")
     for r in results:
