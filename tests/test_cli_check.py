@@ -75,3 +75,30 @@ def test_report_paths(tmp_path, capsys):
     assert "invalid --report" in capsys.readouterr().err
     assert main(["check", "--seed", "1e20", "--list"]) == 2
     assert "invalid --seed" in capsys.readouterr().err
+
+
+EXPECTED_VERDICT = '''
+import ufm
+from proofs_check.core import Case, CaseResult, Statement
+
+def cases(full, seed):
+    return [Case("one", ufm.Problem.balanced(2, 1, 2))]
+
+def check(case, seed):
+    return CaseResult(case.name, "inconclusive", "nothing settles it")
+
+STATEMENT = Statement(id="my-open-claim", citation="nobody", statement="an open claim", expected="{expected}",
+                      cases=cases, check=check)
+'''
+
+
+@pytest.mark.parametrize("expected,rc", [("inconclusive", 0), ("holds", 1)])
+def test_exit_status_is_zero_when_every_verdict_is_the_expected_one(tmp_path, capsys, expected, rc):
+    """An expected "inconclusive" (an empirical claim the search cannot settle) keeps the main job green; an
+    unexpected one fails it."""
+    from ufm.cli import main
+
+    path = tmp_path / "open_claim.py"
+    path.write_text(EXPECTED_VERDICT.replace("{expected}", expected))
+    assert main(["check", "--statements", str(path), "--only", "my-open-claim", "-q"]) == rc
+    assert ("UNEXPECTED" in capsys.readouterr().out) == (rc == 1)

@@ -76,7 +76,9 @@ def run(args) -> int:
             print(f"\r[{i + 1}/{n}] {res.id}: {res.verdict} ({mark}, {len(res.cases)} cases, {res.seconds:.1f} s)"
                   .ljust(110), file=sys.stderr, flush=True)
     total = time.perf_counter() - t0
-    ok = all(r.as_expected and r.verdict != "inconclusive" for r in results)
+    # exit 0 when every verdict is the expected one; a statement whose expected verdict is "inconclusive" (an
+    # empirical claim the search cannot settle, e.g. garrod2024-relu) counts only when it stays inconclusive
+    ok = all(r.as_expected for r in results)
     payload = {"ok": ok, "seconds": total, "seed": args.seed, "full": args.full,
                "statements": [r.to_dict() for r in results]}
     if args.report:
