@@ -122,12 +122,18 @@ def _mean_norm(M) -> float:
     return float(np.mean(np.linalg.norm(M, axis=0)))
 
 
-def fit_lambda(counts, d: int, target_norm: float, *, lo: float = 1e-6, hi: float = 1.0, steps: int = 14):
+#: the range of lambda scales :func:`fit_lambda` searches
+FIT_RANGE = (1e-6, 1.0)
+
+
+def fit_lambda(counts, d: int, target_norm: float, *, lo: float = FIT_RANGE[0], hi: float = FIT_RANGE[1],
+               steps: int = 14):
     """The one lambda scale t (lambda_W = lambda_H = t) whose UFM optimum has mean class-mean norm
     (1/K) sum_c ||mu_c|| equal to ``target_norm`` (the measured one): bisection on log t, since the optimal
     norms of the CE UFM decrease as the weight decay grows (they vanish at the collapse threshold and grow
     without bound as t -> 0, Zhu et al. 2021, arXiv:2105.02375). Returns (t, solution); t is clipped to
-    [lo, hi] when the target is out of the range those scales reach (the solution then says which end)."""
+    [lo, hi] when the target is out of the range those scales reach (:func:`compare_with_solution` then says
+    which end)."""
     if not (np.isfinite(target_norm) and target_norm > 0):
         raise ProblemError("features", f"the mean class-mean norm must be > 0 to fit lambda, got {target_norm}")
     a, b = np.log(lo), np.log(hi)
@@ -163,7 +169,7 @@ def compare_with_solution(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, 
         m = {"nc1": metrics.nc1(H, labels), "cdnv": metrics.cdnv(H, labels)}
     solution = None
     if solve and fit:
-        lambda_W, solution = fit_lambda(counts, H.shape[0], _mean_norm(metrics.class_statistics(H, labels)[0]))
+        lambda_W, solution = fit_lambda(counts, H.shape[0], _mean_norm(metrics.class_statistics(H, labels)[2]))
         lambda_H = lambda_W
     elif solve:
         solution = solve_ufm(counts, H.shape[0], lambda_W, lambda_H)
@@ -171,6 +177,11 @@ def compare_with_solution(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, 
     dist = {name: {q: metrics.gram_distance(measured[q], G) for q, G in pred.items() if q in measured}
             for name, pred in predictions(counts, solution).items()}
     notes = []
+    if solve and fit and not 1.01 * FIT_RANGE[0] < lambda_W < FIT_RANGE[1] / 1.01:
+        end = "lower" if lambda_W < 1.01 * FIT_RANGE[0] else "upper"
+        notes.append(f"the fitted lambda sits at the {end} end of the searched range [{FIT_RANGE[0]:g}, "
+                     f"{FIT_RANGE[1]:g}]: no UFM optimum in that range has the measured class-mean norm "
+                     f"({'larger' if end == 'lower' else 'smaller'} than any it reaches); give --lambda-w/--lambda-h")
     d = H.shape[0]
     generalized = None
     if K > d + 1:
