@@ -31,3 +31,14 @@ def _cache_stays_with_the_test():
         from jax._src import compilation_cache
 
         compilation_cache.reset_cache()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Each test module starts from no compiled programs: the suite compiles thousands of shapes, and every
+    XLA:CPU executable holds memory maps (ufm.loop.release_near_map_limit guards the product; this keeps the
+    session far from the kernel's limit whatever path compiled them)."""
+    yield
+    from ufm.loop import release_compiled
+
+    release_compiled()

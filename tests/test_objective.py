@@ -65,3 +65,20 @@ def test_cross_entropy_keeps_every_digit_of_a_tiny_loss():
     assert abs(float(g[0, 0]) + 2 * p_other) <= 1e-15 * 2 * p_other
     naive = float(jax.scipy.special.logsumexp(Z[:, 0]) - Z[0, 0])
     assert abs(naive - exact) > 1e-3 * exact  # the textbook form is wrong here
+
+
+def test_compiled_programs_are_released_near_the_memory_map_limit():
+    """Every XLA:CPU executable maps memory; past vm.max_map_count the next compilation aborts the process.
+    release_near_map_limit drops the compiled programs above a fraction of the limit (here a tiny one)."""
+    import sys
+
+    from ufm import loop
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    ufm.solve(ufm.Problem.balanced(3, 2, 3, lambda_W=1e-2, lambda_H=1e-2), restarts=1)
+    used, limit = loop._memory_maps()
+    assert limit > 0 and used > 0
+    assert not loop.release_near_map_limit(fraction=1.0)
+    assert loop.release_near_map_limit(fraction=used / limit / 2)
+    assert loop._memory_maps()[0] < used

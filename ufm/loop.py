@@ -301,14 +301,48 @@ def _signature(args) -> tuple:
     return tree, tuple((np.shape(v), str(jnp.result_type(v))) for v in leaves)
 
 
+def _memory_maps() -> tuple[int, int]:
+    """(memory maps of this process, the kernel's limit vm.max_map_count); (0, 0) where /proc does not say."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f), limit
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def release_compiled() -> None:
+    """Drop every compiled program this process holds (ufm's executables and JAX's caches); they compile again
+    when next needed."""
+    _EXECUTABLES.clear()
+    jax.clear_caches()
+
+
+def release_near_map_limit(fraction: float = 0.6) -> bool:
+    """Release the compiled programs (:func:`release_compiled`) when this process uses more than ``fraction``
+    of the kernel's memory-map limit. Every XLA:CPU executable maps its code and constants (about 550 maps per
+    solved shape, measured), and a process past vm.max_map_count (65,530 by default on Linux) dies inside
+    LLVM (abort or segmentation fault) at its next compilation -- after roughly a hundred distinct problem
+    shapes in one process (a notebook, a long test session). Checked before each compilation."""
+    used, limit = _memory_maps()
+    if limit and used > fraction * limit:
+        release_compiled()
+        return True
+    return False
+
+
 def executable(jitted, key, *args):
     """The compiled executable of ``jitted`` for the shapes and dtypes of ``args`` (ahead-of-time lowering),
-    cached on ``key`` and the signature; compilation time is added to :func:`compile_seconds`."""
+    cached on ``key`` and the signature; compilation time is added to :func:`compile_seconds`. Before
+    compiling, compiled programs are released when the process nears the memory-map limit
+    (:func:`release_near_map_limit`)."""
     full_key = (key, _signature(args))
     exe = _EXECUTABLES.get(full_key)
     if exe is None:
         import time
 
+        release_near_map_limit()
         t0 = time.perf_counter()
         exe = jitted.lower(*args).compile()
         _COMPILE_SECONDS[0] += time.perf_counter() - t0

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
-from ufm.loop import LoopOptions, cast, make_run, to_run
+from ufm.loop import LoopOptions, cast, make_run, release_near_map_limit, to_run
 
 
 def default_inner() -> str:
@@ -89,6 +89,7 @@ def solve_batch(problems, x0s, options, *, reduce: bool = False, inner: str | No
         return cast(jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *trees), dtype)
 
     p0 = problems[0]
+    release_near_map_limit()  # a sweep over many shapes compiles one batch program per shape
     fn = _batched(p0.loss, p0.bias, options.loop, inner, n_dev, p0.activation, p0.activate_features)
     X, F, G, S, I, C = fn(stack(starts), stack(datas), jnp.asarray(options.max_iter),
                           jnp.asarray(options.gtol, dtype))
