@@ -21,9 +21,8 @@ import pytest  # noqa: E402
 def _cache_stays_with_the_test():
     """An in-process ``ufm`` command turns JAX's persistent compilation cache on for the whole process (as it
     should for a command); in the test session that would leak into every later test. Restore the setting
-    after each test, so that only command-line tests write the cache. (With the cache left on, the full
-    suite's later library tests -- hundreds of compilations into it -- crashed in XLA's executable
-    serialisation on jax 0.10, a segmentation fault in ``put_executable_and_time`` that no test alone shows.)"""
+    after each test, so that only command-line tests write the cache and library tests compile as a user's
+    library call does."""
     before = jax.config.jax_compilation_cache_dir
     yield
     if jax.config.jax_compilation_cache_dir != before:
