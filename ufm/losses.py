@@ -206,7 +206,9 @@ def parse(name) -> tuple:
     head, _, rest = text.partition("(")
     head = head.strip()
     if head not in _FAMILIES or (rest and not rest.rstrip().endswith(")")):
-        raise ProblemError("loss", f"must be {allowed}, got {name!r}")
+        hint = (" (the supervised contrastive loss couples samples and has no classifier: it is its own model, "
+                "ufm.contrastive / `ufm supcon`)" if head.lower().replace("-", "") in ("supcon", "scl") else "")
+        raise ProblemError("loss", f"must be {allowed}, got {name!r}{hint}")
     family = _FAMILIES[head]
     keys = [k for k, _ in family.defaults]
     values = dict(family.defaults)

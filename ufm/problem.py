@@ -220,6 +220,8 @@ class Problem:
                     or float(value) <= 0:
                 raise ProblemError(field, f"must be None (free) or a finite number > 0, got {value!r}")
             object.__setattr__(self, field, float(value))
+            if self.d < 2:  # the "sphere" of R^1 is two points: a combinatorial problem, no gradient moves on it
+                raise ProblemError(field, f"needs d >= 2 (in d = 1 the sphere is the two points +-r), got d = {self.d}")
             if self.depth != 1:
                 raise ProblemError(field, f"normalised UFMs are implemented for depth M = 1, got depth {self.depth}")
         if self.activation != "linear" and (self.feature_radius is not None or self.classifier_radius is not None):

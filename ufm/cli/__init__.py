@@ -1,4 +1,4 @@
-"""The ``ufm`` command line: ``ufm solve | check | sweep | plot | compare | fed``.
+"""The ``ufm`` command line: ``ufm solve | check | sweep | plot | compare | fed | supcon``.
 
 Each subcommand lives in its own module ``ufm/cli/_<name>.py`` exposing ``register(subparsers)`` (adds its
 parser and sets ``func``) so the pieces stay independent. Bad flags exit with status 2 and a one-line
@@ -22,7 +22,7 @@ import importlib
 import re
 import sys
 
-SUBCOMMANDS = ("check", "solve", "sweep", "plot", "compare", "fed")
+SUBCOMMANDS = ("check", "solve", "sweep", "plot", "compare", "fed", "supcon")
 
 
 class _Parser(argparse.ArgumentParser):
