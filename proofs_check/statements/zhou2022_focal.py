@@ -3,25 +3,16 @@ convex in the logits (so no convex certificate: the verdict rests on the random 
 prediction, and a lower point would refute it)."""
 
 import ufm
-from proofs_check.core import Case, Statement, check_prediction
-from proofs_check.statements._softmax_cases import random_cases
-from ufm.theory import PREDICTIONS, zhou2022
-
-ID = "zhou2022-focal-etf"
+from proofs_check.core import Case
+from proofs_check.statements._softmax_cases import etf_statement
 
 
-def cases(full, seed):
-    out = random_cases(ID, seed, 4 if full else 2, "focal", "gamma", 0.5, 4.0)
-    if full:
-        out.append(Case("gamma = 5, d = K - 1", ufm.Problem.balanced(5, 2, 4, loss="focal(5)", lambda_W=1e-3,
-                                                                      lambda_H=1e-3)))
-    return out
+def extra_cases(full):
+    if not full:
+        return []
+    return [Case("gamma = 5, d = K - 1", ufm.Problem.balanced(5, 2, 4, loss="focal(5)", lambda_W=1e-3,
+                                                                lambda_H=1e-3))]
 
 
-P = PREDICTIONS["zhou2022_softmax_etf"]
-STATEMENT = Statement(
-    id=ID, citation=P.source, expected="holds",
-    statement="Balanced M = 1 UFM with the focal loss (gamma > 0, not convex in the logits), d >= K - 1: the global "
-              "optimum is a simplex ETF, W Hbar = a* (I - J/K), a* from the 1-D problem along the ETF ray",
-    hypotheses=lambda p: zhou2022.applies(p) if p.loss.startswith("focal") else (False, "needs the focal loss"),
-    cases=cases, check=check_prediction(P.name, restarts=3))
+STATEMENT = etf_statement("zhou2022-focal-etf", "focal", "the focal loss", "gamma > 0, not convex in the logits",
+                          ("gamma", 0.5, 4.0), extra_cases, restarts=3)

@@ -3,18 +3,13 @@ problem); the convex certificate applies (the loss is convex, its conjugate is t
 target)."""
 
 import ufm
-from proofs_check.core import Case, Statement, check_prediction
-from proofs_check.statements._softmax_cases import random_cases
-from ufm.theory import PREDICTIONS, zhou2022
-
-ID = "zhou2022-label-smoothing-etf"
+from proofs_check.core import Case
+from proofs_check.statements._softmax_cases import etf_statement
 
 
-def cases(full, seed):
-    out = random_cases(ID, seed, 4 if full else 2, "label-smoothing", "epsilon", 0.02, 0.5)
-    out.append(Case("epsilon = 0.1, lambda = 1e-7 (near the zero-decay logit gap)",
-                    ufm.Problem.balanced(4, 3, 3, loss="label-smoothing(epsilon=0.1)", lambda_W=1e-7,
-                                         lambda_H=1e-7)))
+def extra_cases(full):
+    out = [Case("epsilon = 0.1, lambda = 1e-7 (near the zero-decay logit gap)",
+                ufm.Problem.balanced(4, 3, 3, loss="label-smoothing(epsilon=0.1)", lambda_W=1e-7, lambda_H=1e-7))]
     if full:
         out.append(Case("regularised bias", ufm.Problem.balanced(3, 4, 3, loss="label-smoothing(0.2)",
                                                                  bias="regularized", lambda_b=1e-2,
@@ -24,11 +19,5 @@ def cases(full, seed):
     return out
 
 
-P = PREDICTIONS["zhou2022_softmax_etf"]
-STATEMENT = Statement(
-    id=ID, citation=P.source, expected="holds",
-    statement="Balanced M = 1 UFM with label-smoothed CE (0 < epsilon < 1), d >= K - 1: the global optimum is a "
-              "simplex ETF, W Hbar = a* (I - J/K), a* from the 1-D problem along the ETF ray",
-    hypotheses=lambda p: zhou2022.applies(p) if p.loss.startswith("label-smoothing") else
-    (False, "needs label-smoothed CE"),
-    cases=cases, check=check_prediction(P.name))
+STATEMENT = etf_statement("zhou2022-label-smoothing-etf", "label-smoothing", "label-smoothed CE", "0 < epsilon < 1",
+                          ("epsilon", 0.02, 0.5), extra_cases)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 
 from ufm.cli import integer
-from ufm.cli._solve import add_problem_arguments, problem_from_args
-from ufm.errors import FlagError, ProblemError
+from ufm.cli._solve import add_problem_arguments, flag_names, problem_from_args
+from ufm.errors import FlagError
 
-#: Federation / partition field -> flag
+#: Federation / partition field -> flag, over the problem's and solver's ``ufm.cli._solve.FLAGS`` (which name
+#: --seed and --init-scale; a federation's ``counts`` are the clients' split, --client-counts)
 FLAGS = {"clients": "--clients", "alpha": "--alpha", "counts": "--client-counts", "rounds": "--rounds",
          "local_steps": "--local-steps", "lr": "--lr", "optimizer": "--optimizer", "adapt_steps": "--adapt-steps",
-         "seed": "--seed", "init_scale": "--init-scale", "problem": "--classifier"}
+         "problem": "--classifier"}
 
 
 def _client_counts(text: str) -> list:
@@ -46,12 +47,10 @@ def run_fed(args) -> int:
         pooled = [int(v) for v in np.sum(counts, axis=0)]
         args.counts = ",".join(map(str, pooled))
     problem = problem_from_args(args)
-    try:
+    with flag_names(FLAGS):
         if not args.client_counts:
             counts = federated.dirichlet_counts(problem.counts, args.clients, args.alpha, args.partition_seed)
         result = federated.run(federated.Federation(problem=problem, counts=counts, **options))
-    except ProblemError as e:
-        raise FlagError(FLAGS.get(e.field, e.field), e.detail) from None
     out = result.summary()
     out["client_counts"] = [list(r) for r in result.federation.counts]
     if len(result.history) > 1:  # how settled the run is: relative change of F over the last round

@@ -206,13 +206,15 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
 
 
 @contextlib.contextmanager
-def flag_names():
-    """Re-raise a Problem or solver-option error under the name of the command-line flag that set the field."""
+def flag_names(extra: dict = None):
+    """Re-raise a Problem or solver-option error under the name of the command-line flag that set the field:
+    :data:`FLAGS`, updated with ``extra`` (another command's own fields, e.g. ``ufm fed``'s federation)."""
+    flags = {**FLAGS, **(extra or {})}
     try:
         yield
     except (ProblemError, OptionsError) as e:
-        if e.field in FLAGS:
-            raise FlagError(FLAGS[e.field], e.detail) from None
+        if e.field in flags:
+            raise FlagError(flags[e.field], e.detail) from None
         raise
 
 

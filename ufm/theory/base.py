@@ -88,6 +88,14 @@ def register(prediction: Prediction) -> Prediction:
     return prediction
 
 
+def register_predictions(*rows: tuple) -> list:
+    """Register a module's predictions from one table: a :class:`Prediction` per row ``(name, applies, predict,
+    source, statement)`` (the registry key, the hypotheses and the closed form, then the citation and the claim
+    in words); returns them."""
+    return [register(Prediction(name=name, source=source, statement=statement, applies=applies, predict=predict))
+            for name, applies, predict, source, statement in rows]
+
+
 def applicable(problem) -> list:
     """Names of the registered predictions whose hypotheses hold for ``problem``."""
     return [name for name, p in PREDICTIONS.items() if p.applies(problem)[0]]

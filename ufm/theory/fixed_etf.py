@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ufm.hypotheses import requires
-from ufm.theory.base import Prediction, register
+from ufm.theory.base import register_predictions
 
 
 def _etf(problem) -> tuple[bool, str]:
@@ -171,35 +171,24 @@ def collapse_measures(W: np.ndarray, Hbar: np.ndarray) -> dict:
             "etf_gap": float(np.linalg.norm(Cm - etf) / (K - 1))}
 
 
-register(Prediction(
-    name="fixed_etf_balanced",
-    source="Yang et al. 2022 (fixed ETF classifier); derived by symmetry (docs/theory.md section 11)",
-    statement="Balanced one-layer UFM (CE or MSE) with a fixed unit simplex-ETF classifier: every class-k "
-              "feature equals a w_k, a the minimiser of a one-dimensional problem",
-    applies=applies, predict=predict))
-
-
-register(Prediction(
-    name="fixed_etf_imbalanced",
-    source="Yang et al. 2022, arXiv 2203.09081 (fixed ETF classifier under imbalance); derived by decoupling "
-           "(docs/theory.md section 18)",
-    statement="One-layer UFM (CE or MSE), imbalanced class counts, fixed unit simplex-ETF classifier, no bias: every "
-              "class-k feature equals a w_k with the same a for every class (the ETF geometry is kept, no "
-              "minority collapse), a the balanced scalar optimum",
-    applies=applies_imbalanced, predict=predict))
-
-register(Prediction(
-    name="fixed_classifier_mse",
-    source="derived (ridge regression per class; docs/theory.md section 18); classifiers of Shen et al. 2023 "
-           "(EBV) and Xiao et al. 2024 (FedLoGe SSE-C)",
-    statement="One-layer MSE UFM, any counts, any fixed classifier W, no bias, lambda_H > 0: the class means are "
-              "Hbar = (W^T W + N lambda_H I)^{-1} W^T whatever the counts; value (N lambda_H / 2N) sum_k n_k "
-              "[(W W^T + N lambda_H I)^{-1}]_kk",
-    applies=applies_mse, predict=predict_mse))
-
-register(Prediction(
-    name="fixed_classifier_ce",
-    source="derived (the UFM decouples into K strictly convex problems; docs/theory.md section 18)",
-    statement="One-layer CE UFM, any counts, any fixed classifier W, no bias, lambda_H > 0: every class-k "
-              "feature is the unique minimiser of CE(W h, k) + (N lambda_H / 2) ||h||^2, whatever the counts",
-    applies=applies_ce, predict=predict_ce))
+register_predictions(
+    ("fixed_etf_balanced", applies, predict,
+     "Yang et al. 2022 (fixed ETF classifier); derived by symmetry (docs/theory.md section 11)",
+     "Balanced one-layer UFM (CE or MSE) with a fixed unit simplex-ETF classifier: every class-k feature equals "
+     "a w_k, a the minimiser of a one-dimensional problem"),
+    ("fixed_etf_imbalanced", applies_imbalanced, predict,
+     "Yang et al. 2022, arXiv 2203.09081 (fixed ETF classifier under imbalance); derived by decoupling "
+     "(docs/theory.md section 18)",
+     "One-layer UFM (CE or MSE), imbalanced class counts, fixed unit simplex-ETF classifier, no bias: every "
+     "class-k feature equals a w_k with the same a for every class (the ETF geometry is kept, no minority "
+     "collapse), a the balanced scalar optimum"),
+    ("fixed_classifier_mse", applies_mse, predict_mse,
+     "derived (ridge regression per class; docs/theory.md section 18); classifiers of Shen et al. 2023 (EBV) and "
+     "Xiao et al. 2024 (FedLoGe SSE-C)",
+     "One-layer MSE UFM, any counts, any fixed classifier W, no bias, lambda_H > 0: the class means are "
+     "Hbar = (W^T W + N lambda_H I)^{-1} W^T whatever the counts; value (N lambda_H / 2N) sum_k n_k "
+     "[(W W^T + N lambda_H I)^{-1}]_kk"),
+    ("fixed_classifier_ce", applies_ce, predict_ce,
+     "derived (the UFM decouples into K strictly convex problems; docs/theory.md section 18)",
+     "One-layer CE UFM, any counts, any fixed classifier W, no bias, lambda_H > 0: every class-k feature is the "
+     "unique minimiser of CE(W h, k) + (N lambda_H / 2) ||h||^2, whatever the counts"))

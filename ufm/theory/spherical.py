@@ -31,7 +31,7 @@ import numpy as np
 
 from ufm import sphere
 from ufm.hypotheses import requires
-from ufm.theory.base import Prediction, register
+from ufm.theory.base import register_predictions
 
 #: balanced normalised CE, depth 1 (the bias, if any, at its optimum 0 for these symmetric configurations)
 _BASE = dict(loss="ce", depth=1, balanced=True, bias=("none", "regularized"), learnable_classifier=True,
@@ -91,23 +91,16 @@ def predict_orthoplex(problem) -> dict:
     return {"objective": value + constants(problem)}
 
 
-register(Prediction(
-    name="graf2021_sphere_etf",
-    source="Graf et al. 2021, Dissecting supervised contrastive learning (arXiv:2102.08817)",
-    statement="Balanced CE with features and/or classifier rows on spheres, d >= K - 1: the optimum is a simplex "
-              "ETF with class means parallel to their classifier rows, value = the sphere bound",
-    applies=applies_etf, predict=predict_etf))
-
-register(Prediction(
-    name="jiang2024_polygon",
-    source="Jiang et al. 2024, Generalized neural collapse for a large number of classes (arXiv:2310.05351)",
-    statement="Balanced CE on spheres in d = 2, any K >= 3: classifier rows and class means form one regular "
-              "K-gon, features on their rows, value log sum_j exp(rho cos(2 pi j/K)) - rho",
-    applies=applies_polygon, predict=predict_polygon))
-
-register(Prediction(
-    name="alcala2026_orthoplex",
-    source="Alcala et al. 2026, Neural collapse in the orthoplex regime (arXiv:2603.20587)",
-    statement="Balanced CE on spheres with K = 2d: classifier rows and class means form the orthoplex "
-              "{+-e_i}, features on their rows, value log(e^rho + K - 2 + e^-rho) - rho",
-    applies=applies_orthoplex, predict=predict_orthoplex))
+register_predictions(
+    ("graf2021_sphere_etf", applies_etf, predict_etf,
+     "Graf et al. 2021, Dissecting supervised contrastive learning (arXiv:2102.08817)",
+     "Balanced CE with features and/or classifier rows on spheres, d >= K - 1: the optimum is a simplex ETF with "
+     "class means parallel to their classifier rows, value = the sphere bound"),
+    ("jiang2024_polygon", applies_polygon, predict_polygon,
+     "Jiang et al. 2024, Generalized neural collapse for a large number of classes (arXiv:2310.05351)",
+     "Balanced CE on spheres in d = 2, any K >= 3: classifier rows and class means form one regular K-gon, "
+     "features on their rows, value log sum_j exp(rho cos(2 pi j/K)) - rho"),
+    ("alcala2026_orthoplex", applies_orthoplex, predict_orthoplex,
+     "Alcala et al. 2026, Neural collapse in the orthoplex regime (arXiv:2603.20587)",
+     "Balanced CE on spheres with K = 2d: classifier rows and class means form the orthoplex {+-e_i}, features on "
+     "their rows, value log(e^rho + K - 2 + e^-rho) - rho"))
