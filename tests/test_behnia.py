@@ -54,8 +54,9 @@ def test_cs_svm_reference_with_equal_temperatures_is_seli_and_unequal_ones_are_n
 
 def test_hypotheses_need_the_statements_loss_and_setting():
     la, cdt = la_statement.STATEMENT.hypotheses, cdt_statement.STATEMENT.hypotheses
-    p_la = la_statement.problem_at(COUNTS, 3, 1.0, 1e-3)
-    p_cdt = cdt_statement.problem_at(COUNTS, 3, 0.5, 1e-3)
+    p_la = la_statement.STATEMENT.cases(False, 0)[0].problem
+    p_cdt = cdt_statement.STATEMENT.cases(False, 0)[0].problem
+    assert p_la.counts == p_cdt.counts == COUNTS and p_la.loss == la_loss(COUNTS, 1.0)
     assert la(p_la)[0] and cdt(p_cdt)[0]
     ok, why = la(p_cdt)
     assert not ok and "logit-adjusted" in why
@@ -67,7 +68,7 @@ def test_hypotheses_need_the_statements_loss_and_setting():
 
 @pytest.mark.parametrize("loglog", [False, True])
 def test_rate_verdicts(loglog):
-    case = Case("synthetic", la_statement.problem_at(COUNTS, 3, 1.0, 1e-3))
+    case = Case("synthetic", ufm.Problem(counts=COUNTS, d=3, lambda_W=1e-3, lambda_H=1e-3))
     logs = np.log(1 / np.array(LAMBDAS))
     assert log_rate_verdict(case, list(1.5 / logs), "X", {}, loglog=loglog).verdict == "holds"
     grows = log_rate_verdict(case, [0.1, 0.2, 0.3], "X", {}, loglog=loglog)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 import ufm
-from proofs_check.core import CaseResult
+from proofs_check.core import Case, CaseResult
 from ufm.hypotheses import requires
 from ufm.metrics import gram_distance
 
@@ -47,6 +47,20 @@ def hypotheses(family: str, d_min: str):
     return requires(depth=1, bias="none", learnable_classifier=True, one_hot=True, d_min=d_min, extra=of_family)
 
 
+#: the statements' cases: (counts, d), the first run by default, the second with ``full``
+SETTINGS = (((10, 5, 1), 3), ((20, 20, 2, 2), 4))
+
+
+def limit_cases(make_loss, parameter: str, values, full: bool) -> list:
+    """One case per SETTINGS entry (the first only unless ``full``), with the loss ``make_loss(counts, value)``
+    for the matching entry of ``values``; the Problem is the one at the smallest lambda of LAMBDAS."""
+    lam, out = LAMBDAS[-1], []
+    for (counts, d), value in list(zip(SETTINGS, values))[:2 if full else 1]:
+        out.append(Case(f"counts {counts}, d = {d}, {parameter} = {value:g}",
+                        ufm.Problem(counts=counts, d=d, loss=make_loss(counts, value), lambda_W=lam, lambda_H=lam)))
+    return out
+
+
 def distances_along_lambda(case, target, seed):
     """gram_distance of W Hbar to ``target`` at each lambda of LAMBDAS (both decays equal, one restart), or a
     CaseResult ("inconclusive") if a solve is not acceptable."""
@@ -58,6 +72,13 @@ def distances_along_lambda(case, target, seed):
             return CaseResult(case.name, "inconclusive", f"lambda = {lam:g}: solver status {s.status}")
         out.append(gram_distance(s.mean_logits, target))
     return out
+
+
+def limit_verdict(case, target, seed, what, errors, *, loglog=False):
+    """:func:`distances_along_lambda` to ``target`` judged by :func:`log_rate_verdict` (or the inconclusive
+    result of a failed solve)."""
+    dist = distances_along_lambda(case, target, seed)
+    return dist if isinstance(dist, CaseResult) else log_rate_verdict(case, dist, what, errors, loglog=loglog)
 
 
 def log_rate_verdict(case, dist, what, errors, *, loglog=False):

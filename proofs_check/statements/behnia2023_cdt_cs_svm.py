@@ -20,10 +20,8 @@ reading (the logits grow like log(1/lambda), so the direction's error is O(1 / l
 import numpy as np
 from scipy.optimize import minimize
 
-import ufm
-from proofs_check.core import Case, CaseResult, Statement
-from proofs_check.statements._limits import (CITATION, LAMBDAS, cdt_loss, distances_along_lambda, hypotheses,
-                                             log_rate_verdict)
+from proofs_check.core import CaseResult, Statement
+from proofs_check.statements._limits import CITATION, cdt_loss, hypotheses, limit_cases, limit_verdict
 from ufm import losses
 from ufm.metrics import gram_distance
 from ufm.theory.convex_oracle import seli_logits
@@ -69,15 +67,8 @@ def cs_svm_logits(delta, counts, d, starts=4, seed=0):
     return W @ H, float(best.fun)
 
 
-def problem_at(counts, d, gamma, lam):
-    return ufm.Problem(counts=counts, d=d, loss=cdt_loss(counts, gamma), lambda_W=lam, lambda_H=lam)
-
-
 def cases(full, seed):
-    out = [Case("counts (10, 5, 1), d = 3, gamma = 0.5", problem_at((10, 5, 1), 3, 0.5, LAMBDAS[-1]))]
-    if full:
-        out.append(Case("counts (20, 20, 2, 2), d = 4, gamma = 1", problem_at((20, 20, 2, 2), 4, 1.0, LAMBDAS[-1])))
-    return out
+    return limit_cases(cdt_loss, "gamma", (0.5, 1.0), full)
 
 
 def check(case, seed):
@@ -86,11 +77,8 @@ def check(case, seed):
     Z_svm, value = cs_svm_logits(delta, p.counts, p.d, seed=seed)
     if Z_svm is None:
         return CaseResult(case.name, "inconclusive", "the reference CS-SVM (scipy SLSQP) found no feasible point")
-    dist = distances_along_lambda(case, Z_svm, seed)
-    if isinstance(dist, CaseResult):
-        return dist
-    return log_rate_verdict(case, dist, "CS-SVM", {"cs_svm_dist_to_seli": gram_distance(Z_svm, seli_logits(p.K)),
-                                                   "cs_svm_value": value})
+    return limit_verdict(case, Z_svm, seed, "CS-SVM", {"cs_svm_dist_to_seli": gram_distance(Z_svm, seli_logits(p.K)),
+                                                       "cs_svm_value": value})
 
 
 STATEMENT = Statement(

@@ -13,31 +13,19 @@ non-zero limit would make distance * log(1/lambda) grow like log(1/lambda)); it 
 grows. The paper states the limit, not a rate: the rate is ufm's reading, measured in docs/theory.md section 19.
 """
 
-import ufm
-from proofs_check.core import Case, CaseResult, Statement
-from proofs_check.statements._limits import (CITATION, LAMBDAS, distances_along_lambda, hypotheses, la_loss,
-                                             log_rate_verdict)
+from proofs_check.core import Statement
+from proofs_check.statements._limits import CITATION, hypotheses, la_loss, limit_cases, limit_verdict
 from ufm.theory.convex_oracle import seli_logits
 
 ID = "behnia2023-la-seli"
 
 
-def problem_at(counts, d, tau, lam):
-    return ufm.Problem(counts=counts, d=d, loss=la_loss(counts, tau), lambda_W=lam, lambda_H=lam)
-
-
 def cases(full, seed):
-    out = [Case("counts (10, 5, 1), d = 3, tau = 1", problem_at((10, 5, 1), 3, 1.0, LAMBDAS[-1]))]
-    if full:
-        out.append(Case("counts (20, 20, 2, 2), d = 4, tau = 2", problem_at((20, 20, 2, 2), 4, 2.0, LAMBDAS[-1])))
-    return out
+    return limit_cases(la_loss, "tau", (1.0, 2.0), full)
 
 
 def check(case, seed):
-    dist = distances_along_lambda(case, seli_logits(case.problem.K), seed)
-    if isinstance(dist, CaseResult):
-        return dist
-    return log_rate_verdict(case, dist, "SELI", {}, loglog=True)
+    return limit_verdict(case, seli_logits(case.problem.K), seed, "SELI", {}, loglog=True)
 
 
 STATEMENT = Statement(
