@@ -41,3 +41,19 @@ def _release_compiled_programs():
     from ufm.loop import release_compiled
 
     release_compiled()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest-xdist --dist loadgroup`` (the default ``addopts``): a module's tests run in one worker
+    (they share its compiled programs), except the long parametrised runs of :data:`SPREAD` (a notebook in its
+    own kernel; a statement's case, whose shapes no other case shares), which go their own way and so spread
+    over the workers."""
+    for item in items:
+        spread = item.originalname in SPREAD and hasattr(item, "callspec")
+        group = f"{item.originalname}-{item.callspec.id}" if spread else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+#: tests whose parametrised runs share no compiled program with each other (see the hook above)
+SPREAD = ("test_notebook_runs_top_to_bottom", "test_statement_verdict_on_one_case")

@@ -164,8 +164,9 @@ def test_the_measuring_layer_imports_nothing_above_it():
     assert not any(bad.values()), bad
 
 
-#: the federated layer (docs/architecture.md): above solving and measuring, below theory, batches and faces
-FEDERATED = ("ufm.federated",)
+#: the federated layer and the other models (docs/architecture.md): above solving and measuring, below theory,
+#: batches and faces
+FEDERATED = ("ufm.federated", "ufm.contrastive")
 ABOVE_FEDERATED = ("ufm.theory", "ufm.zoo", "ufm.sweep", "ufm.plot", "ufm.cli", "proofs_check")
 
 

@@ -88,6 +88,49 @@ def test_solver_agrees_with_independent_sphere_reference(radii, lams):
         assert abs(solve(p, restarts=2).objective - sol.objective) <= 1e-10 * abs(sol.objective)
 
 
+def test_depth_two_on_the_spheres_against_an_independent_reference():
+    """M = 2: features and classifier rows on circles (angles), the hidden layer W_1 (2 x 2) free with decay;
+    the objective equals the reference's at the solution, and the best of the restarts is no higher than a
+    scipy multistart on the reference (this landscape has spurious local minima: both sides take restarts)."""
+    counts, lam, r_H, r_W = (2, 1, 1), 1e-2, 1.0, 2.0
+    p = ufm.Problem(counts=counts, d=2, depth=2, loss="ce", lambda_W=lam, lambda_H=0.0, feature_radius=r_H,
+                    classifier_radius=r_W)
+    K, N = len(counts), sum(counts)
+    y = np.repeat(np.arange(K), counts)
+
+    def f(x):
+        H = r_H * np.stack([np.cos(x[:N]), np.sin(x[:N])])
+        W2 = r_W * np.stack([np.cos(x[N:N + K]), np.sin(x[N:N + K])], axis=1)
+        W1 = x[N + K:].reshape(2, 2)
+        Z = W2 @ W1 @ H
+        m = Z.max(axis=0)
+        return float(np.mean(m + np.log(np.exp(Z - m).sum(axis=0)) - Z[y, np.arange(N)])
+                     + 0.5 * lam * np.sum(W1 * W1) + 0.5 * lam * np.sum(W2 * W2))
+
+    rng = np.random.default_rng(0)
+    ref = min(minimize(f, rng.uniform(-3, 3, N + K + 4), method="L-BFGS-B",
+                       options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000}).fun for _ in range(8))
+    sol = solve(p, restarts=6)
+    assert sol.objective <= ref + OBJ_RTOL_SCIPY * abs(ref), (sol.objective, ref)
+    W1, W2 = sol.weights
+    x = np.concatenate([np.arctan2(sol.features[1], sol.features[0]), np.arctan2(W2[:, 1], W2[:, 0]), W1.ravel()])
+    assert abs(f(x) - sol.objective) <= 1e-13 * abs(sol.objective)
+    assert np.allclose(np.linalg.norm(W2, axis=1), r_W, rtol=1e-14)
+
+
+def test_temperature_is_the_product_of_the_radii():
+    p = ufm.Problem.normalized_logits((2, 2, 2), 2, temperature=0.25, lambda_W=0.0, lambda_H=0.0)
+    assert (p.feature_radius, p.classifier_radius, p.temperature) == (1.0, 4.0, 0.25)
+    assert ufm.Problem.balanced(3, 2, 2, feature_radius=2.0, classifier_radius=2.0, lambda_W=0.0,
+                                lambda_H=0.0).temperature == 0.25
+    with pytest.raises(ProblemError) as e:
+        ufm.Problem.normalized_logits((2, 2), 2, temperature=0.0)
+    assert e.value.field == "temperature"
+    with pytest.raises(ProblemError) as e:
+        ufm.Problem.normalized_logits((2, 2), 2, temperature=1.0, feature_radius=2.0)
+    assert e.value.field == "feature_radius"
+
+
 # ----------------------------------------------------------------------------- generalized collapse
 def _sphere_ce(K, d, r=2.0, n=1):
     return ufm.Problem.balanced(K, n, d, loss="ce", lambda_W=0.0, lambda_H=0.0, feature_radius=r,
@@ -165,7 +208,8 @@ def test_sphere_bound_with_one_free_factor_is_attained_by_the_solver():
     (dict(feature_radius=0.0), "feature_radius"),
     (dict(feature_radius=float("nan")), "feature_radius"),
     (dict(classifier_radius="1"), "classifier_radius"),
-    (dict(feature_radius=1.0, depth=2), "feature_radius"),
+    (dict(feature_radius=1.0, d=1), "feature_radius"),  # the sphere of R^1 is two points
+    (dict(classifier_radius=1.0, d=1), "classifier_radius"),
     (dict(classifier_radius=1.0, classifier="etf"), "classifier_radius"),
     (dict(feature_radius=1.0, lambda_W=0.0, lambda_H=1e-3), "lambda_W"),  # CE, W free without decay
 ])

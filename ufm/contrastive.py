@@ -65,7 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ufm import codes, metrics
+from ufm import metrics
 from ufm.curvature import RTOL as CURVATURE_RTOL, lanczos
 from ufm.errors import OptionsError, ProblemError, ResourceError
 from ufm.loop import LoopOptions, Status, check_positive_int, minimize_starts, tree_norm, F_FLOOR

@@ -488,7 +488,8 @@ def _cdt(delta) -> Loss:
 
         l(z, t) = l_CE(z / delta, t),   for t = e_y:  log(1 + sum_{c != y} exp(z_c / delta_c - z_y / delta_y)),
 
-    delta_c > 0 per class (Behnia et al.: delta_c = (n_c / n_max)^gamma). Convex in z (CE after a fixed diagonal
+    delta_c > 0 per class (Ye et al.: delta_c = (n_max / n_c)^gamma >= 1 on minorities; Kini et al. 2021 and Behnia
+    et al. write CE(Delta z) with Delta_c = 1 / delta_c = (n_c / n_max)^gamma). Convex in z (CE after a fixed diagonal
     map), identical within a class: the class reduction stays exact. Conjugate l*(v; t) = l_CE*(delta v; t);
     dual centring: the CE's applied to delta v, divided by delta (sum_i w_i v_i = 0 is unchanged by the fixed
     diagonal scaling). Shift invariant only when every delta_c is equal."""

@@ -106,10 +106,11 @@ class Problem:
       activate_features: apply the activation to the free features too, sigma(h_i) (the non-negative features
         of Tirer & Bruna 2022); only with a non-linear ``activation``.
       feature_radius: ``None`` (free features) or r_H > 0: every feature column on the sphere ||h_i|| = r_H
-        (the normalised / spherical UFM; docs/theory.md section "Normalised UFMs"; depth 1).
+        (the normalised / spherical UFM; docs/theory.md section "Normalised UFMs"; any depth: the hidden layers
+        stay free, with their decay).
       classifier_radius: ``None`` (free classifier) or r_W > 0: every classifier row on ||w_k|| = r_W (a
-        learnable classifier, depth 1). With both radii, the logits are r_H r_W cos(w_k, h_i): the temperature
-        tau of normalised logits is 1 / (r_H r_W).
+        learnable classifier). With both radii and depth 1, the logits are r_H r_W cos(w_k, h_i): the temperature
+        tau of normalised logits is 1 / (r_H r_W) (:attr:`temperature`; :meth:`normalized_logits`).
     """
 
     counts: tuple[int, ...]
@@ -222,8 +223,6 @@ class Problem:
             object.__setattr__(self, field, float(value))
             if self.d < 2:  # the "sphere" of R^1 is two points: a combinatorial problem, no gradient moves on it
                 raise ProblemError(field, f"needs d >= 2 (in d = 1 the sphere is the two points +-r), got d = {self.d}")
-            if self.depth != 1:
-                raise ProblemError(field, f"normalised UFMs are implemented for depth M = 1, got depth {self.depth}")
         if self.activation != "linear" and (self.feature_radius is not None or self.classifier_radius is not None):
             raise ProblemError("feature_radius" if self.feature_radius is not None else "classifier_radius",
                                "normalised UFMs are implemented for linear models (activation='linear'), got "
@@ -241,6 +240,21 @@ class Problem:
         K = _check_int("K", K, 2)
         n = _check_int("n", n, 1)
         return cls(counts=(n,) * K, d=d, **kwargs)
+
+    @classmethod
+    def normalized_logits(cls, counts, d: int, temperature: float, **kwargs) -> "Problem":
+        """Normalised features and classifier rows at temperature tau: logits cos(w_k, h_i) / tau (loss from
+        ``kwargs``, default CE), i.e.
+        ``feature_radius=1`` and ``classifier_radius=1/tau`` (only the product 1 / tau matters at depth 1; the
+        decays of the two spherical factors are constants). ``kwargs`` are the other fields."""
+        tau = _scalar(temperature)
+        if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not math.isfinite(float(tau)) or tau <= 0:
+            raise ProblemError("temperature", f"must be a finite number > 0, got {temperature!r}")
+        for field in ("feature_radius", "classifier_radius"):
+            if kwargs.pop(field, None) is not None:
+                raise ProblemError(field, "is set by the temperature (feature_radius = 1, classifier_radius = "
+                                          "1/temperature): give one or the other")
+        return cls(counts=counts, d=d, feature_radius=1.0, classifier_radius=1.0 / float(tau), **kwargs)
 
     def replace(self, **changes) -> "Problem":
         """A copy with some fields changed (validated again)."""
@@ -275,6 +289,14 @@ class Problem:
         """Whether features or classifier rows are constrained to spheres (``feature_radius`` /
         ``classifier_radius``)."""
         return self.feature_radius is not None or self.classifier_radius is not None
+
+    @property
+    def temperature(self) -> Optional[float]:
+        """tau = 1 / (r_H r_W) of normalised logits (both radii set, depth 1: logits cos(w_k, h_i) / tau), else
+        None."""
+        if self.feature_radius is None or self.classifier_radius is None or self.depth != 1:
+            return None
+        return 1.0 / (self.feature_radius * self.classifier_radius)
 
     @property
     def classifier_name(self) -> Optional[str]:

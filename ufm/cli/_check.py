@@ -26,7 +26,8 @@ def register(sub) -> None:
     p = sub.add_parser("check", help="check every encoded theorem of the literature (the main job)",
                        description="Run the proofs_check statements: hypotheses, symbolic prediction, numeric "
                                    "verdict (holds / refuted with counterexample / inconclusive). Exit status 1 "
-                                   "if any verdict differs from the expected one or is inconclusive.")
+                                   "if any verdict differs from the expected one (a statement expected to be "
+                                   "inconclusive counts when it is).")
     p.add_argument("--list", action="store_true", help="list the statements and exit")
     p.add_argument("--only", action="append", metavar="ID", help="run only this statement (repeatable)")
     p.add_argument("--full", action="store_true", help="more parameter cases per statement")

@@ -117,11 +117,14 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                                     for n, geo in geometry.GEOMETRIES.items())
                         + " (default learnable)")
     g.add_argument("--feature-radius", type=float, default=None,
-                   help="normalised UFM: every feature on the sphere of this radius (depth 1; default: free)")
+                   help="normalised UFM: every feature on the sphere of this radius (default: free)")
     g.add_argument("--classifier-radius", type=float, default=None,
                    help="normalised UFM: every classifier row on the sphere of this radius (a learnable "
-                        "classifier, depth 1; with --feature-radius the temperature is 1/(product of the radii); "
+                        "classifier; with --feature-radius at depth 1 the temperature is 1/(product of the radii); "
                         "default: free)")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="normalised logits cos(w_k, h_i) / tau: sets --feature-radius 1 and --classifier-radius "
+                        "1/tau (instead of the radii)")
     mixup = _mixup_module()
     if mixup is not None:
         mixup.add_cli_arguments(parser)
@@ -192,6 +195,8 @@ def problem_from_args(args):
     if samples is not None:
         kwargs["samples"] = samples
     with flag_names():
+        if getattr(args, "temperature", None) is not None:
+            return Problem.normalized_logits(**kwargs, temperature=args.temperature)
         return Problem(**kwargs)
 
 
@@ -202,7 +207,7 @@ FLAGS = {"counts": "--counts", "d": "--dim", "depth": "--depth", "lambda_W": "--
          "max_iter": "--max-iter", "gtol": "--gtol", "init_scale": "--init-scale", "search": "--search",
          "reduce": "--reduce", "polish": "--polish", "activation": "--activation",
          "activate_features": "--activate-features", "feature_radius": "--feature-radius",
-         "classifier_radius": "--classifier-radius"}
+         "classifier_radius": "--classifier-radius", "temperature": "--temperature"}
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ufm.cli import integer
-from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError
+from ufm.errors import FlagError, OptionsError, ProblemError
 
 #: SupCon field / solve option -> flag
 FLAGS = {"counts": "--counts", "K": "--classes", "d": "--dim", "temperature": "--temperature",
@@ -40,7 +40,7 @@ def run_supcon(args) -> int:
                                 max_iter=args.max_iter)
     except (ProblemError, OptionsError) as e:
         field = "--per-class" if e.field == "counts" and args.counts is None else FLAGS.get(e.field, e.field)
-        raise (ResourceError if isinstance(e, ResourceError) else FlagError)(field, e.detail) from None
+        raise FlagError(field, e.detail) from None
     out = sol.summary()
     if args.json:
         print(json.dumps(jsonable(out), indent=1, allow_nan=False))
