@@ -9,8 +9,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("UFM_CACHE_DIR", tempfile.mkdtemp(prefix="ufm-test-cache-"))
 
 import ufm  # noqa: E402
+from ufm._cache import enable_compilation_cache  # noqa: E402
 
 ufm.enable_x64()
+# every test process (each pytest-xdist worker, every subprocess and notebook kernel that inherits the variable
+# and turns it on) shares the session's fresh cache: a program compiled by one module is read back, not compiled
+# again, by the next
+enable_compilation_cache()
 
 
 import jax  # noqa: E402
@@ -19,10 +24,9 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _cache_stays_with_the_test():
-    """An in-process ``ufm`` command turns JAX's persistent compilation cache on for the whole process (as it
-    should for a command); in the test session that would leak into every later test. Restore the setting
-    after each test, so that only command-line tests write the cache and library tests compile as a user's
-    library call does."""
+    """An in-process ``ufm`` command sets JAX's persistent compilation cache for the whole process (``--no-cache``
+    turns it off); restore the session's setting after each test, so one test's flags do not leak into the
+    next."""
     before = jax.config.jax_compilation_cache_dir
     yield
     if jax.config.jax_compilation_cache_dir != before:
