@@ -82,3 +82,20 @@ def test_compiled_programs_are_released_near_the_memory_map_limit():
     assert not loop.release_near_map_limit(fraction=1.0)
     assert loop.release_near_map_limit(fraction=used / limit / 2)
     assert loop._memory_maps()[0] < used
+
+
+def test_the_memory_map_check_runs_every_few_compilations(monkeypatch):
+    """The check reads /proc/self/maps: once per MAP_CHECK_EVERY compilations (the first included), not per
+    compilation, and never for a program already compiled."""
+    import jax.numpy as jnp
+
+    from ufm import loop
+
+    calls = []
+    monkeypatch.setattr(loop, "release_near_map_limit", lambda: calls.append(1) or False)
+    monkeypatch.setattr(loop, "_COMPILES", [0])
+    fns = [jax.jit(lambda x, i=i: x + i) for i in range(loop.MAP_CHECK_EVERY + 1)]
+    for i, f in enumerate(fns):
+        loop.executable(f, ("map-check-test", i), jnp.zeros(2))
+        loop.executable(f, ("map-check-test", i), jnp.zeros(2))  # cached: no compilation, no check
+    assert len(calls) == 2
