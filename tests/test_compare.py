@@ -11,6 +11,7 @@ import pytest
 
 from ufm import compare as C
 from ufm.cli import main
+from ufm.errors import ProblemError
 from ufm.metrics import etf_gram
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "real_features", "digits_seed0.npz")
@@ -113,6 +114,27 @@ def test_fit_lambda_recovers_the_scale_of_a_ufm_optimum():
     t, sol = C.fit_lambda(counts, 3, target)
     # 14 bisection steps on [1e-6, 1] in log scale: |log t - log 2e-2| <= log(1e6) / 2^14 ~ 1e-3
     assert abs(np.log(t / 2e-2)) < 2e-3, t
+
+
+def test_fit_lambdas_recovers_unequal_decays_of_a_ufm_optimum():
+    """The rescaling symmetry makes the ratio exact; the scale comes from 14 bisection steps on [1e-6, 1]:
+    |log s - log s*| <= log(1e6) / 2^14 ~ 1e-3, so each decay within ~0.2 %."""
+    counts = (6, 6, 2)
+    truth = C.solve_ufm(counts, 3, 2e-2, 5e-3)
+    m = float(np.mean(np.linalg.norm(truth.class_means, axis=0)))
+    lw, lh, sol, s = C.fit_lambdas(counts, 3, m, float(np.linalg.norm(truth.classifier)))
+    assert abs(np.log(lw / 2e-2)) < 2e-3 and abs(np.log(lh / 5e-3)) < 2e-3, (lw, lh)
+    assert abs(np.linalg.norm(sol.classifier) / np.linalg.norm(truth.classifier) - 1) < 2e-3
+    with pytest.raises(ProblemError):
+        C.fit_lambdas(counts, 3, m, 0.0)
+
+
+def test_cli_fit_lambda_with_a_classifier_fits_both_decays(capsys):
+    assert call(["compare", EXAMPLE, "--labels", EXAMPLE, "--classifier", EXAMPLE, "--fit-lambda", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    u = r["ufm"]
+    assert u["fitted"] and u["fitted_to"] == "class-mean and classifier norms" and u["lambda_H"] < u["lambda_W"]
+    assert not any("end of the searched range" in n for n in r["notes"])
 
 
 def test_cli_plot_writes_the_heat_maps_and_refuses_a_bad_name(tmp_path, capsys):

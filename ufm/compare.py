@@ -126,6 +126,22 @@ def _mean_norm(M) -> float:
 FIT_RANGE = (1e-6, 1.0)
 
 
+def _bisect_scale(counts, d: int, target: float, measure, lo: float, hi: float, steps: int):
+    """The equal-decay scale t whose UFM optimum has ``measure(solution)`` = ``target``, by bisection on log t
+    (``measure`` decreasing in t); (t, solution), t clipped to [lo, hi]."""
+    a, b = np.log(lo), np.log(hi)
+    best = None
+    for _ in range(steps):
+        t = float(np.exp((a + b) / 2))
+        sol = solve_ufm(counts, d, t, t)
+        best = (t, sol)
+        if measure(sol) > target:
+            a = np.log(t)
+        else:
+            b = np.log(t)
+    return best
+
+
 def fit_lambda(counts, d: int, target_norm: float, *, lo: float = FIT_RANGE[0], hi: float = FIT_RANGE[1],
                steps: int = 14):
     """The one lambda scale t (lambda_W = lambda_H = t) whose UFM optimum has mean class-mean norm
@@ -136,18 +152,28 @@ def fit_lambda(counts, d: int, target_norm: float, *, lo: float = FIT_RANGE[0], 
     which end)."""
     if not (np.isfinite(target_norm) and target_norm > 0):
         raise ProblemError("features", f"the mean class-mean norm must be > 0 to fit lambda, got {target_norm}")
-    a, b = np.log(lo), np.log(hi)
-    best = None
-    for _ in range(steps):
-        t = float(np.exp((a + b) / 2))
-        sol = solve_ufm(counts, d, t, t)
-        norm = _mean_norm(sol.class_means)
-        best = (t, sol)
-        if norm > target_norm:
-            a = np.log(t)
-        else:
-            b = np.log(t)
-    return best
+    return _bisect_scale(counts, d, target_norm, lambda sol: _mean_norm(sol.class_means), lo, hi, steps)
+
+
+def fit_lambdas(counts, d: int, target_norm: float, classifier_norm: float, *, lo: float = FIT_RANGE[0],
+                hi: float = FIT_RANGE[1], steps: int = 14):
+    """Both decays from the measured mean class-mean norm m and classifier norm a = ||W||_F (docs/theory.md
+    section 20). The UFM's rescaling symmetry (W, H) -> (c W, H / c) maps the optimum for decays
+    (lambda_W, lambda_H) to the optimum for (lambda_W / c^2, c^2 lambda_H), so with s = sqrt(lambda_W lambda_H)
+    and rho = lambda_H / lambda_W: the product a m depends on s alone, and a / m on rho alone, as
+    a / m = sqrt(rho) (a / m at rho = 1). So s is the equal-decay scale whose optimum has the measured product
+    (bisection, as :func:`fit_lambda`), then rho = ((a / m) / (a / m at s))^2, exact, and one more solve at
+    (s / sqrt(rho), s sqrt(rho)). Returns (lambda_W, lambda_H, solution, s)."""
+    for name, v in (("features", target_norm), ("classifier", classifier_norm)):
+        if not (np.isfinite(v) and v > 0):
+            raise ProblemError(name, f"the measured norm must be > 0 to fit the decays, got {v}")
+    s, sol = _bisect_scale(counts, d, target_norm * classifier_norm,
+                           lambda sol: _mean_norm(sol.class_means) * float(np.linalg.norm(sol.classifier)), lo, hi,
+                           steps)
+    ratio = float(np.linalg.norm(sol.classifier)) / _mean_norm(sol.class_means)
+    rho = (classifier_norm / target_norm / ratio) ** 2
+    lambda_W, lambda_H = s / np.sqrt(rho), s * np.sqrt(rho)
+    return float(lambda_W), float(lambda_H), solve_ufm(counts, d, lambda_W, lambda_H), s
 
 
 def compare(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, lambda_H: float = 5e-3,
@@ -168,19 +194,25 @@ def compare_with_solution(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, 
     else:
         m = {"nc1": metrics.nc1(H, labels), "cdnv": metrics.cdnv(H, labels)}
     solution = None
+    scale = None
     if solve and fit:
-        lambda_W, solution = fit_lambda(counts, H.shape[0], _mean_norm(metrics.class_statistics(H, labels)[2]))
-        lambda_H = lambda_W
+        target = _mean_norm(metrics.class_statistics(H, labels)[2])
+        if W is not None:  # both decays: the classifier's norm fixes their ratio
+            lambda_W, lambda_H, solution, scale = fit_lambdas(counts, H.shape[0], target, float(np.linalg.norm(W)))
+        else:
+            lambda_W, solution = fit_lambda(counts, H.shape[0], target)
+            lambda_H = scale = lambda_W
     elif solve:
         solution = solve_ufm(counts, H.shape[0], lambda_W, lambda_H)
     measured = measured_geometry(H, labels, W)
     dist = {name: {q: metrics.gram_distance(measured[q], G) for q, G in pred.items() if q in measured}
             for name, pred in predictions(counts, solution).items()}
     notes = []
-    if solve and fit and not 1.01 * FIT_RANGE[0] < lambda_W < FIT_RANGE[1] / 1.01:
-        end = "lower" if lambda_W < 1.01 * FIT_RANGE[0] else "upper"
-        notes.append(f"the fitted lambda sits at the {end} end of the searched range [{FIT_RANGE[0]:g}, "
-                     f"{FIT_RANGE[1]:g}]: no UFM optimum in that range has the measured class-mean norm "
+    if solve and fit and not 1.01 * FIT_RANGE[0] < scale < FIT_RANGE[1] / 1.01:
+        end = "lower" if scale < 1.01 * FIT_RANGE[0] else "upper"
+        what = "product of the class-mean and classifier norms" if W is not None else "class-mean norm"
+        notes.append(f"the fitted decay scale sits at the {end} end of the searched range [{FIT_RANGE[0]:g}, "
+                     f"{FIT_RANGE[1]:g}]: no UFM optimum in that range has the measured {what} "
                      f"({'larger' if end == 'lower' else 'smaller'} than any it reaches); give --lambda-w/--lambda-h")
     d = H.shape[0]
     generalized = None
@@ -205,4 +237,7 @@ def compare_with_solution(H, labels, W=None, b=None, *, lambda_W: float = 5e-3, 
     if solution is not None:
         out["ufm"] = {"lambda_W": lambda_W, "lambda_H": lambda_H, "fitted": bool(fit),
                       "status": str(solution.status)}
+        if fit:
+            out["ufm"]["fitted_to"] = ("class-mean and classifier norms" if W is not None else
+                                       "class-mean norm (one scale lambda_W = lambda_H)")
     return out, solution

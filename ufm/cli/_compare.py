@@ -28,8 +28,10 @@ def register(sub) -> None:
     p.add_argument("--lambda-w", type=float, default=5e-3, help="weight decay of W for the UFM (default 5e-3)")
     p.add_argument("--lambda-h", type=float, default=5e-3, help="weight decay of H for the UFM (default 5e-3)")
     p.add_argument("--fit-lambda", action="store_true",
-                   help="fit one scale lambda_W = lambda_H so that the UFM's mean class-mean norm equals the "
-                        "measured one (replaces --lambda-w/--lambda-h; ufm.compare.fit_lambda)")
+                   help="fit the decays to the measured norms (replaces --lambda-w/--lambda-h): with --classifier "
+                        "both, so that the UFM's mean class-mean norm and classifier norm equal the measured ones "
+                        "(ufm.compare.fit_lambdas); without, one scale lambda_W = lambda_H for the class-mean norm "
+                        "(ufm.compare.fit_lambda)")
     p.add_argument("--no-solve", action="store_true", help="skip the UFM solve (ETF and SELI only)")
     p.add_argument("--plot", metavar="FILE.png", help="write measured vs predicted Gram heat maps (ufm.plot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -114,7 +116,7 @@ def run(args) -> int:
     if "ufm" in r:
         u = r["ufm"]
         print(f"UFM (CE, same counts): lambda_W = {u['lambda_W']:.4g}, lambda_H = {u['lambda_H']:.4g}"
-              f"{' (fitted to the measured class-mean norms)' if u['fitted'] else ''}, solver {u['status']}")
+              f"{' (fitted to the measured ' + u['fitted_to'] + ')' if u['fitted'] else ''}, solver {u['status']}")
     print("shape distance (normalised Frobenius, 0 = same shape) of the measured Grams to:")
     for name, d in r["distances"].items():
         print(f"  {name:5s} " + "  ".join(f"{q} {v:.4f}" for q, v in d.items()))
