@@ -25,3 +25,16 @@ def test_typed_destinations_ignore_defaults():
     assert typed_destinations(["solve"]) == set()
     assert typed_destinations(["solve", "--lambda-w=5e-3", "-K", "3", "--json"]) == {"lambda_w", "classes", "json"}
     assert typed_destinations(["check", "--only", "x"]) == {"only"}
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback():
+    """`ufm ... | head`: the pipe closes before ufm writes; ufm stops quietly (141, like SIGPIPE) with nothing on
+    stderr."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "ufm", "check", "--list"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    assert p.wait(timeout=120) == 141
+    assert p.stderr.read() == ""

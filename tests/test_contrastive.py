@@ -114,8 +114,10 @@ def test_all_features_at_one_point_is_a_saddle_not_a_minimum():
     p = c.SupCon.balanced(3, 2, 2, temperature=1.0)
     H = np.tile(np.array([[1.0], [0.0]]), (1, p.N))
     assert c.second_order(p, H)["verdict"] == "saddle"
-    sol = c.solve(p, restarts=0, init=H + 1e-3 * np.random.default_rng(0).standard_normal(H.shape))
-    assert sol.objective < c.evaluate(p, H) - 1e-3
+    stuck = c.solve(p, restarts=0, init=H, escapes=0)  # exactly stationary: the loop cannot move
+    assert stuck.status == "saddle" and not stuck.certified
+    sol = c.solve(p, restarts=0, init=H)  # continued along the negative curvature, to the certified optimum
+    assert sol.second_order["escapes"] >= 1 and sol.objective < c.evaluate(p, H) - 1e-3 and sol.certified
 
 
 @pytest.mark.parametrize("kwargs, field", [
@@ -159,3 +161,19 @@ def test_cli_supcon_runs_as_a_command():
     out = subprocess.run([sys.executable, "-m", "ufm", "supcon", "--counts", "3,2", "-d", "2", "--json",
                           "--restarts", "1"], capture_output=True, text=True)
     assert out.returncode == 0 and '"model": "supcon"' in out.stdout, out.stderr
+
+
+def test_a_flat_problem_is_degenerate_not_a_saddle_and_certified_by_the_bound():
+    """r^2 / tau = 1e-15: L is flat to rounding (all curvature ~1e-15 relative), the Ritz values are noise; the
+    verdict must not be 'saddle', and the value, equal to the proven bound, is certified."""
+    p = c.SupCon.balanced(3, 3, 2, temperature=0.1, feature_radius=1e-8)
+    sol = c.solve(p, restarts=1)
+    assert sol.second_order["verdict"] == "degenerate" and sol.status.acceptable
+    assert sol.certified and abs(sol.gap) < 1e-12
+
+
+def test_cli_exit_status_one_when_not_converged(capsys):
+    from ufm.cli import main
+
+    assert main(["supcon", "-K", "3", "-d", "2", "--max-iter", "1", "--restarts", "1"]) == 1
+    assert "max_iter" in capsys.readouterr().out

@@ -292,7 +292,7 @@ class SupConSolution:
     """The result of :func:`solve`: ``status`` (``ufm.loop.Status``), ``objective``, ``features`` (d x N on
     the sphere), ``stationarity`` (relative, Riemannian), ``second_order`` (Lanczos verdict modulo the
     symmetries), ``runs`` [(start, objective, status)], the ``bound`` and its relative ``gap`` (balanced only),
-    ``certified`` (balanced, d >= K - 1, a minimum, gap <= :data:`CERT_RTOL`), and :meth:`metrics`."""
+    ``certified`` (balanced, d >= K - 1, status converged or stalled, gap <= :data:`CERT_RTOL`), and :meth:`metrics`."""
 
     def __init__(self, problem, features, objective, stationarity, iterations, status, second_order, runs):
         self.problem, self.features, self.objective = problem, features, objective
@@ -300,8 +300,10 @@ class SupConSolution:
         self.second_order, self.runs = second_order, runs
         self.bound = bound(problem)
         self.gap = None if self.bound is None else (objective - self.bound) / max(abs(self.bound), F_FLOOR)
+        # a point whose value reaches a proven lower bound is a global minimum whatever its curvature (flat
+        # problems, r^2 / tau ~ 1e-15, have a degenerate Hessian); a saddle cannot reach it
         self.certified = bool(self.bound is not None and problem.d >= problem.K - 1 and status.acceptable
-                              and second_order.get("verdict") == "minimum" and self.gap <= CERT_RTOL)
+                              and self.gap <= CERT_RTOL)
 
     @property
     def class_means(self) -> np.ndarray:
@@ -356,16 +358,48 @@ def _symmetry_basis(problem: SupCon, V: np.ndarray) -> np.ndarray:
     return U[:, s > 1e-10 * s[0]]
 
 
+#: curvature is invisible in float64 when a unit relative step along it would change L by less than this many
+#: roundings of L: then the verdict is ``degenerate`` whatever the signs of the (noise) Ritz values
+CURVATURE_FLOOR = 1e3
+
+
+def _curvature(problem: SupCon, V: np.ndarray, steps: int, seed: int):
+    B = _symmetry_basis(problem, V)
+    c = lanczos(objective_of(problem), _tree(V), problem_data(problem), steps=steps, seed=seed, basis=B)
+    f = float(_value(problem.nonnegative)(_tree(V), problem_data(problem)))
+    floor = CURVATURE_FLOOR * np.finfo(float).eps * abs(f) / max(float(np.sum(V * V)), 1e-300)
+    verdict = "degenerate" if max(abs(c.min_eigenvalue), abs(c.max_eigenvalue)) <= floor \
+        else c.verdict(CURVATURE_RTOL)
+    return c, verdict, int(B.shape[1])
+
+
 def second_order(problem: SupCon, H, *, steps: int = 120, seed: int = 0) -> dict:
     """Lanczos verdict (``minimum`` / ``saddle`` / ``degenerate``) of the Hessian of L(embed(V)) at the raw
     parameters V of the features H (:func:`raw`), modulo the symmetries (:func:`_symmetry_basis`): on the sphere
     the Riemannian second-order verdict; with non-negative features the second-order KKT verdict (at a zero
-    entry the curvature in v is twice the multiplier)."""
-    V = raw(problem, H)
-    B = _symmetry_basis(problem, V)
-    c = lanczos(objective_of(problem), _tree(V), problem_data(problem), steps=steps, seed=seed, basis=B)
-    return {"verdict": c.verdict(CURVATURE_RTOL), "min_eigenvalue": c.min_eigenvalue,
-            "max_eigenvalue": c.max_eigenvalue, "lanczos_steps": c.steps, "symmetry_dimensions": int(B.shape[1])}
+    entry the curvature in v is twice the multiplier). ``degenerate`` also when every curvature found is at the
+    rounding level of L (:data:`CURVATURE_FLOOR`; e.g. r^2 / tau ~ 1e-15, where L is flat in float64)."""
+    c, verdict, dims = _curvature(problem, raw(problem, H), steps, seed)
+    return {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
+            "lanczos_steps": c.steps, "symmetry_dimensions": dims}
+
+
+def _escape(problem: SupCon, V: np.ndarray, fx: float, direction: np.ndarray, data, max_iter: int, gtol: float):
+    """From a saddle: the best of a few steps along the direction of negative curvature (both signs, lengths
+    relative to ||V||), then the loop again; None when no step lowers L."""
+    f = objective_of(problem)
+    value = _value(problem.nonnegative)
+    step = direction.reshape(V.shape) * max(float(np.linalg.norm(V)), 1e-3)
+    best, best_f = None, fx
+    for t in (1e-3, 1e-2, 1e-1, 0.3, 1.0):
+        for sign in (1.0, -1.0):
+            x = V + sign * t * step
+            fv = float(value(_tree(x), data))
+            if np.isfinite(fv) and fv < best_f:
+                best, best_f = x, fv
+    if best is None:
+        return None
+    return minimize_starts(f, [("escape", _tree(best))], data, LoopOptions(), max_iter=max_iter, gtol=gtol)[0][0][1]
 
 
 def _check_options(restarts, max_iter, gtol, minimum_restarts=1):
@@ -379,14 +413,17 @@ def _check_options(restarts, max_iter, gtol, minimum_restarts=1):
 
 
 def solve(problem: SupCon, *, restarts: int = 4, seed: int = 0, gtol: float = 1e-12, max_iter: int = 20000,
-          init=None, check: bool = True, progress=None) -> SupConSolution:
+          init=None, check: bool = True, escapes: int = 3, progress=None) -> SupConSolution:
     """Minimise the SupCon UFM from ``restarts`` random starts (raw parameters i.i.d. N(0, 1), seeded), plus
     ``init`` (d x N features) when given; the best run, moved onto the sphere, with its stationarity (relative,
     in the raw parameters at the representative :func:`raw`: the Riemannian / KKT one) and (``check``) its
-    second-order verdict. ``progress(done, total, objective)`` after each start."""
+    second-order verdict; a best point at a saddle is continued along its direction of negative curvature (up
+    to ``escapes`` times, as ``ufm.solve`` does) and keeps status ``saddle`` if it is still one.
+    ``progress(done, total, objective)`` after each start."""
     if not isinstance(problem, SupCon):
         raise ProblemError("problem", f"must be a ufm.contrastive.SupCon, got {type(problem).__name__}")
     restarts, max_iter, gtol = _check_options(restarts, max_iter, gtol, 0 if init is not None else 1)
+    escapes = check_positive_int("escapes", escapes, 0, 100)
     rng = np.random.default_rng(seed)
     starts = [(f"random-{i}", _tree(rng.standard_normal((problem.d, problem.N)))) for i in range(restarts)]
     if init is not None:
@@ -400,16 +437,29 @@ def solve(problem: SupCon, *, restarts: int = 4, seed: int = 0, gtol: float = 1e
     f = objective_of(problem)
     runs, best = minimize_starts(f, starts, data, LoopOptions(), max_iter=max_iter, gtol=gtol, progress=progress)
     name, run = runs[best]
-    H = np.asarray(embed(jnp.asarray(run.params["H"]), problem.feature_radius, problem.nonnegative))
-    V = raw(problem, H)
-    fx, g = _value_grad(problem.nonnegative)(_tree(V), data)
-    fx = float(fx)
-    stationarity = float(tree_norm(g)) * max(float(np.linalg.norm(V)), 1.0) / max(abs(fx), F_FLOOR)
-    status = run.status
-    order = second_order(problem, H, seed=seed) if check and status.acceptable else {}
-    if order.get("verdict") == "saddle":
+    iterations, order = run.iterations, {}
+    for attempt in range(escapes + 1):
+        H = np.asarray(embed(jnp.asarray(run.params["H"]), problem.feature_radius, problem.nonnegative))
+        V = raw(problem, H)
+        fx, g = _value_grad(problem.nonnegative)(_tree(V), data)
+        fx = float(fx)
+        stationarity = float(tree_norm(g)) * max(float(np.linalg.norm(V)), 1.0) / max(abs(fx), F_FLOOR)
+        status = run.status
+        if not (check and status.acceptable):
+            break
+        c, verdict, dims = _curvature(problem, V, 120, seed)
+        order = {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
+                 "lanczos_steps": c.steps, "symmetry_dimensions": dims, "escapes": attempt}
+        if verdict != "saddle":
+            break
         status = Status.SADDLE
-    return SupConSolution(problem, H, fx, stationarity, run.iterations, status, order,
+        escaped = _escape(problem, V, fx, c.direction, data, max_iter, gtol) if attempt < escapes else None
+        if escaped is None:
+            break
+        run = escaped
+        iterations += escaped.iterations
+        runs.append(("escape", escaped))
+    return SupConSolution(problem, H, fx, stationarity, iterations, status, order,
                           [(n, r.objective, str(r.status)) for n, r in runs])
 
 

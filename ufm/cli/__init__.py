@@ -148,6 +148,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"ufm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`ufm solve ... | head`): stop quietly, as a Unix tool does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
 
 
 if __name__ == "__main__":

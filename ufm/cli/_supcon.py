@@ -44,7 +44,7 @@ def run_supcon(args) -> int:
     out = sol.summary()
     if args.json:
         print(json.dumps(jsonable(out), indent=1, allow_nan=False))
-        return 0
+        return 0 if sol.status.acceptable else 1
     print(problem.describe())
     order = sol.second_order.get("verdict", "not checked")
     print(f"status      {sol.status} (stationarity {sol.stationarity:.2e}, second order: {order})")
@@ -61,7 +61,7 @@ def run_supcon(args) -> int:
         print(f"predicted   {contrastive.orthogonal_frame_value(problem):.15g} (orthogonal frame, Kini et al. 2023)")
     for k, v in out["metrics"].items():
         print(f"{k:28s} {v:.6g}")
-    return 0
+    return 0 if sol.status.acceptable else 1
 
 
 def register(sub) -> None:
@@ -69,8 +69,8 @@ def register(sub) -> None:
                        description="Supervised contrastive UFM (ufm.contrastive; Graf et al. 2021): free features on "
                                    "the sphere of radius --radius, similarities <h_i, h_j> / --temperature, the "
                                    "full-batch SupCon loss. Prints the optimum found, its second-order verdict, "
-                                   "collapse / geometry metrics and Graf et al.'s bound with the gap. Exit 2 for "
-                                   "bad flags.")
+                                   "collapse / geometry metrics and Graf et al.'s bound with the gap. Exit status 1 "
+                                   "if the best point did not converge or is a saddle; 2 for bad flags.")
     p.add_argument("--counts", help="per-class sample counts, e.g. 8,3,2 (each >= 2; instead of --classes / "
                                     "--per-class)")
     p.add_argument("--classes", "-K", type=integer, default=4, help="number of classes K (default 4)")
