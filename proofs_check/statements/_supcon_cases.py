@@ -8,19 +8,20 @@ from proofs_check.draws import log_uniform
 from ufm import codes, contrastive
 
 
-def draw(g, *, balanced: bool, nonnegative: bool = False, d_extra=(0, 2)) -> contrastive.SupCon:
-    """A random SupCon problem: K in 2..5, n_k in 2..5 (equal when balanced), d = K - 1 + extra (K + extra
-    with non-negative features), r log-uniform in [0.5, 2] and rho^2 = r^2 / tau log-uniform in [0.5, 10] (beyond
+def draw(g, *, balanced: bool, nonnegative: bool = False, d_extra=(0, 2), rho2_max: float = 10.0,
+         k_min: int = 2) -> contrastive.SupCon:
+    """A random SupCon problem: K in k_min..5, n_k in 2..5 (equal when balanced), d = max(K - 1, 2) + extra (K + extra
+    with non-negative features), r log-uniform in [0.5, 2] and rho^2 = r^2 / tau log-uniform in [0.5, rho2_max] (beyond
     ~10 the landscape near the optimum is flat to exp(-rho^2 K / (K - 1)) < 1e-6, and the geometry at a point of
     relative stationarity 1e-12 is determined to only ~1e-6 / that curvature: values still agree, STRUCT_RTOL
     would not)."""
-    K = int(g.integers(2, 6))
+    K = int(g.integers(k_min, 6))
     counts = (int(g.integers(2, 6)),) * K if balanced else tuple(int(v) for v in g.integers(2, 9, size=K))
     if not balanced and len(set(counts)) == 1:
         counts = (counts[0] + 3,) + counts[1:]
-    d = (K if nonnegative else max(K - 1, 1)) + int(g.integers(*d_extra))
+    d = max(K if nonnegative else K - 1, 2) + int(g.integers(*d_extra))  # d >= 2: the sphere of R^1 is two points
     r = log_uniform(g, 0.5, 2.0)
-    return contrastive.SupCon(counts, d, temperature=r * r / log_uniform(g, 0.5, 10.0), feature_radius=r,
+    return contrastive.SupCon(counts, d, temperature=r * r / log_uniform(g, 0.5, rho2_max), feature_radius=r,
                               nonnegative=nonnegative)
 
 
