@@ -78,3 +78,22 @@ def test_cli_list_json_and_errors(capsys):
     assert main(["check", "--only", "zhu2021-zero-saddle", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["ok"] and payload["statements"][0]["id"] == "zhu2021-zero-saddle"
+
+
+#: statements whose full cases build fixed classifiers by optimisation (EBV, sparse ETF: 4-18 s): -m slow
+SLOW_CASES = {"shen2023-ebv-coherence", "xiao2024-sse-c", "fixed-classifier-ce-decoupled"}
+
+
+@pytest.mark.parametrize("sid", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW_CASES else s
+                                 for s in sorted(STATEMENTS)])
+def test_every_full_case_is_valid_and_meets_the_hypotheses(sid):
+    """`ufm check --full --seed S` builds more (random) cases than the default run: for a few seeds every one
+    must build (no invalid field) and meet the statement's hypotheses. Nothing is solved."""
+    stmt = STATEMENTS[sid]
+    for seed in range(4):
+        cases = stmt.cases(True, seed)
+        assert cases, seed
+        for case in cases:
+            if stmt.hypotheses is not None:
+                ok, why = stmt.hypotheses(case.problem)
+                assert ok, (seed, case.name, why)
