@@ -12,9 +12,9 @@ import ufm  # noqa: E402
 from ufm._cache import enable_compilation_cache  # noqa: E402
 
 ufm.enable_x64()
-# every test process (each pytest-xdist worker, every subprocess and notebook kernel that inherits the variable
-# and turns it on) shares the session's fresh cache: a program compiled by one module is read back, not compiled
-# again, by the next
+# every test process (each pytest-xdist worker, and the `ufm` subprocesses, which inherit UFM_CACHE_DIR and turn
+# the cache on as commands do) shares the session's fresh cache: a program compiled by one module is read back,
+# not compiled again, by the next (notebook kernels compile as a user's notebook does)
 enable_compilation_cache()
 
 
