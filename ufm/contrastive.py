@@ -16,8 +16,8 @@ similarities s_ij = <h_i, h_j> / tau and positives P(i) = {p != i : y_p = y_i},
 This is the full-batch loss (one batch of all N samples) divided by N; Graf et al. write the sum over the batch
 (N L), Khosla et al. the same with unit features (r = 1): only rho^2 = r^2 / tau enters.
 
-**Theorem (Graf et al. 2021, Theorem 2, full batch).** For balanced classes (n_k = n) the loss is bounded
-below by
+**Theorem (Graf et al. 2021, full batch; the derivation sketched below is ours, their theorem number not
+verified).** For balanced classes (n_k = n) the loss is bounded below by
 
     L(H) >= log(n - 1 + n (K - 1) exp(-rho^2 K / (K - 1))),
 
@@ -33,8 +33,9 @@ simplex (the inter-class cosines depend on the counts; Kini, Vakilian, Behnia, G
 batching", arXiv 2306.07960: "this symmetry breaks under class imbalances").
 
 **Non-negative features** (``nonnegative=True``: a ReLU at the last layer, the UFM+ of Kini et al. 2023). The
-features are also entry-wise >= 0. Kini et al. (Theorem 1, full batch) prove that then, for d >= K and ANY
-class counts, the global minimisers form an orthogonal frame: h_i = r e_{pi(y_i)} for distinct coordinate axes,
+features are also entry-wise >= 0. Kini et al. (full batch; read at abstract level, and the condition d >= K is
+ours: an orthogonal frame needs it) prove that then, for ANY class counts, the global minimisers form an
+orthogonal frame: h_i = r e_{pi(y_i)} for distinct coordinate axes,
 with value (1/N) sum_k n_k log(n_k - 1 + (N - n_k) exp(-rho^2)) (:func:`orthogonal_frame_value`). Solved by
 the squared parametrisation h = r (v * v) / ||v * v|| (smooth, onto the non-negative part of the sphere; its
 stationary points are the KKT points, and a multiplier of the wrong sign shows as negative curvature in v).
@@ -265,7 +266,7 @@ def bound(problem: SupCon) -> Optional[float]:
 
 def orthogonal_frame_value(problem: SupCon) -> float:
     """L at the orthogonal frame h_i = r e_{y_i}: (1/N) sum_k n_k log(n_k - 1 + (N - n_k) exp(-rho^2)), the
-    minimum with non-negative features and d >= K for any counts (Kini et al. 2023, Theorem 1)."""
+    minimum with non-negative features and d >= K for any counts (Kini et al. 2023, full batch)."""
     N = problem.N
     return float(sum(n * (math.log(n - 1) + math.log1p((N - n) * math.exp(-problem.rho2) / (n - 1)))
                      for n in problem.counts) / N)

@@ -40,7 +40,7 @@ def symbolic_checks() -> dict:
 STATEMENT = Statement(
     id=ID, expected="holds", hypotheses=hypotheses, cases=cases, symbolic=symbolic_checks,
     citation="Graf, Hofer, Niethammer & Kwitt 2021, 'Dissecting supervised contrastive learning', ICML 2021, "
-             "arXiv 2102.08817, Theorem 2 (full batch)",
+             "arXiv 2102.08817 (full batch; the bound derived in docs/theory.md section 22)",
     statement="Balanced classes, features on the sphere of radius r, temperature tau, d >= K - 1: the supervised "
               "contrastive loss is minimised exactly when every class collapses to one point and the K points form "
               "a regular simplex inscribed in the sphere; the minimum is log(n - 1 + n (K - 1) exp(-r^2 K / ((K - 1) "

@@ -31,7 +31,8 @@ def cases(full, seed):
            Case("counts 6, 2, 2, 4, d = 3, tau = 0.5", contrastive.SupCon((6, 2, 2, 4), 3, temperature=0.5))]
     # rho^2 <= 5: the asymmetry's gain falls like exp(-rho^2 K / (K - 1)); at rho^2 ~ 10 it is ~1e-9 relative
     # (counts 2, 6, 7, d = 2: 8.7e-10), below OBJ_RTOL, so such a case could only be inconclusive
-    out += [Case(f"random-{i}", draw(g, balanced=False, d_extra=(0, 1), rho2_max=5.0, k_min=3)) for i in range(4 if full else 0)]
+    out += [Case(f"random-{i}", draw(g, balanced=False, d_extra=(0, 1), rho2_max=5.0, k_min=3))
+            for i in range(4 if full else 0)]
     return out
 
 
@@ -66,6 +67,6 @@ STATEMENT = Statement(
     citation="Kini, Vakilian, Behnia, Gill & Thrampoulidis 2023, 'Symmetric neural-collapse representations with "
              "supervised contrastive loss: the impact of ReLU and batching', arXiv 2306.07960 (abstract and "
              "section 1: the symmetry of balanced SCL breaks under imbalance)",
-    statement="Features on the whole sphere (no ReLU), imbalanced class counts, K >= 3, d >= K - 1: the collapsed regular "
+    statement="Features on the whole sphere (no ReLU), imbalanced counts, K >= 3, d >= K - 1: the collapsed regular "
               "simplex, optimal for balanced classes (Graf et al. 2021), is no longer a global minimiser of the "
               "full-batch supervised contrastive loss: the optimal class means are not equiangular.")

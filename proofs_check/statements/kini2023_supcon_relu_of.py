@@ -28,8 +28,7 @@ def cases(full, seed):
 STATEMENT = Statement(
     id=ID, expected="holds", hypotheses=hypotheses, cases=cases,
     citation="Kini, Vakilian, Behnia, Gill & Thrampoulidis 2023, 'Symmetric neural-collapse representations with "
-             "supervised contrastive loss: the impact of ReLU and batching', arXiv 2306.07960, Theorem 1 (full "
-             "batch)",
+             "supervised contrastive loss: the impact of ReLU and batching', arXiv 2306.07960 (full batch)",
     statement="Features entry-wise non-negative on the sphere of radius r (a ReLU at the last layer), d >= K, any "
               "class counts n_k >= 2: the global minimisers of the full-batch supervised contrastive loss form an "
               "orthogonal frame (each class collapsed onto its own coordinate axis), with value (1/N) sum_k n_k "
