@@ -1027,7 +1027,7 @@ print(f"claim holds: regular K-gons for K = 3..7 (largest distance "
 # ============================================================================================== 11
 LOSSES = [
     md(r"""
-# 11. Losses compared: label smoothing, focal loss, square losses
+# 11. Losses compared: label smoothing, focal loss, square losses, supervised contrastive
 
 **Claim.** In the balanced UFM with K = 4 classes of n = 3 samples, d = 4, lambda_W = lambda_H = 5e-3, bias-free:
 
@@ -1038,9 +1038,12 @@ LOSSES = [
 - the losses differ only in scale: the class-mean logit margin, and with it the confidence p_y at a class mean,
   orders focal < label smoothing < CE; label smoothing's confidence stays below its own target
   1 - epsilon + epsilon/K = 0.925 (its loss is minimised there), the focal loss is the least confident (the
-  calibration effect of focal loss, seen here at the optimum of the UFM).
+  calibration effect of focal loss, seen here at the optimum of the UFM);
+- the supervised contrastive loss (no classifier; features on the unit sphere, temperature 0.1) collapses the
+  same classes onto a regular simplex too, certified against Graf et al.'s bound (relative gap **<= 1e-9**,
+  class-mean Gram **<= 1e-6** from the ETF's).
 
-The last cell asserts exactly this. Runtime: about 15 s on 2 CPU cores (one compilation per loss).
+The last cell asserts exactly this. Runtime: about 20 s on 2 CPU cores (one compilation per loss).
 """),
     code(FIRST),
     code("""
@@ -1101,6 +1104,22 @@ for loss, sol in solutions.items():
     print(f"{loss:34s} {name}: objective relative error {rel[loss]:.1e}")
 """),
     md("""
+## The supervised contrastive loss
+
+SupCon has no classifier and couples the samples of the batch, so it is its own model (`ufm.contrastive`,
+docs/theory.md section 22): the same 4 classes of 3 samples in d = 4, features on the unit sphere, temperature
+0.1. Graf et al.'s bound is its certificate: the solver's value reaches it, and the class means form the
+simplex the theorem predicts.
+"""),
+    code("""
+from ufm import contrastive
+
+supcon = contrastive.solve(contrastive.SupCon.balanced(4, 3, 4, temperature=0.1), restarts=2, seed=0)
+m = supcon.metrics()
+print(f"SupCon: objective {supcon.objective:.15g}, bound {supcon.bound:.15g}, relative gap {supcon.gap:.1e}, "
+      f"certified {supcon.certified}; class means: ETF distance {m['etf_distance']:.1e}, NC1 {m['nc1']:.1e}")
+"""),
+    md("""
 ## The claim, asserted
 """),
     code("""
@@ -1112,7 +1131,8 @@ assert all(table[loss]["to I"] <= GRAM_TOL for loss in LOSSES[3:])
 ce, ls, focal = (table[loss] for loss in SOFTMAX)
 assert focal["margin"] < ls["margin"] < ce["margin"], (focal["margin"], ls["margin"], ce["margin"])
 assert focal["confidence"] < ls["confidence"] < TARGET < ce["confidence"]
-print(f"claim holds: ETF for the softmax losses, orthogonal frames for the square losses; margins focal "
+assert supcon.certified and abs(supcon.gap) <= 1e-9 and m["etf_distance"] <= GRAM_TOL, (supcon.gap, m)
+print(f"claim holds: ETF for the softmax losses and SupCon, orthogonal frames for the square losses; margins focal "
       f"{focal['margin']:.3f} < label smoothing {ls['margin']:.3f} < CE {ce['margin']:.3f}; confidences "
       f"{focal['confidence']:.4f} < {ls['confidence']:.4f} < {TARGET} < {ce['confidence']:.4f}")
 """),
