@@ -177,3 +177,19 @@ def test_cli_exit_status_one_when_not_converged(capsys):
 
     assert main(["supcon", "-K", "3", "-d", "2", "--max-iter", "1", "--restarts", "1"]) == 1
     assert "max_iter" in capsys.readouterr().out
+
+
+def test_a_tiny_temperature_keeps_finite_gradients_and_no_noise_saddle():
+    """r^2 / tau = 1000: exponents up to ~2000 overflow unless masked before exp (NaN gradients otherwise); the
+    negatives' terms underflow, so a class can sit anywhere in a flat valley (curvature ~exp(-500)): the verdict
+    there is 'degenerate', not a 'saddle' from Ritz values at rounding level."""
+    import jax
+
+    p = c.SupCon((2, 2, 3), 2, temperature=1e-3)
+    V = np.random.default_rng(0).standard_normal((2, p.N))
+    _, g = jax.value_and_grad(c.objective_of(p))({"H": jax.numpy.asarray(V)}, c.problem_data(p))
+    assert np.all(np.isfinite(g["H"]))
+    sol = c.solve(p, restarts=2)
+    assert sol.status == "converged" and sol.second_order["verdict"] != "saddle"
+    # the optimum: every class's negatives at similarity ~ -rho^2 / 2, so L = (1/N) sum_k n_k log(n_k - 1)
+    assert sol.objective == pytest.approx(3 * np.log(2) / 7, rel=1e-12)

@@ -175,7 +175,9 @@ def on_sphere(H, radius):
 
 def per_sample(H, labels, sizes, temperature):
     """l_i of the module docstring for features H (d x N, already on the sphere), integer labels (N,) and class
-    sizes (K,), to full relative precision."""
+    sizes (K,): the excess over log|P(i)| kept to relative precision, an absolute error ~eps rho^2 from the
+    similarities (module docstring). Every exponent is masked before ``exp`` (never after: an overflowing entry
+    that a mask discards afterwards still sends NaN into the gradient)."""
     S = (H.T @ H) / temperature
     N = S.shape[0]
     same = labels[:, None] == labels[None, :]
@@ -189,7 +191,7 @@ def per_sample(H, labels, sizes, temperature):
     bracket = jnp.sum(jnp.where(pos, jnp.expm1(Uc), 0.0), axis=1) + jnp.sum(jnp.where(same, 0.0, jnp.exp(Uc)),
                                                                             axis=1)
     near = jnp.log(npos) + jnp.log1p(bracket / npos)
-    far = m + jnp.log(jnp.sum(jnp.where(others, jnp.exp(U - m[:, None]), 0.0), axis=1))
+    far = m + jnp.log(jnp.sum(jnp.exp(jnp.where(others, U - m[:, None], -jnp.inf)), axis=1))
     return jnp.where(m <= 1.0, near, far)
 
 
@@ -360,17 +362,21 @@ def _symmetry_basis(problem: SupCon, V: np.ndarray) -> np.ndarray:
 
 
 #: curvature is invisible in float64 when a unit relative step along it would change L by less than this many
-#: roundings of L: then the verdict is ``degenerate`` whatever the signs of the (noise) Ritz values
+#: roundings of L, whose absolute error is ~eps max(|L|, rho^2) (the similarities are of size rho^2): a Ritz
+#: value within that floor of 0 has no sign (a collapsed class at large rho^2 has curvature ~exp(-rho^2) there)
 CURVATURE_FLOOR = 1e3
 
 
 def _curvature(problem: SupCon, V: np.ndarray, steps: int, seed: int):
+    """Lanczos modulo the symmetries and the verdict: ``saddle`` / ``minimum`` only when the smallest Ritz value
+    is beyond both the relative tolerance of ``ufm.curvature`` and the rounding floor (:data:`CURVATURE_FLOOR`),
+    else ``degenerate``."""
     B = _symmetry_basis(problem, V)
     c = lanczos(objective_of(problem), _tree(V), problem_data(problem), steps=steps, seed=seed, basis=B)
     f = float(_value(problem.nonnegative)(_tree(V), problem_data(problem)))
-    floor = CURVATURE_FLOOR * np.finfo(float).eps * abs(f) / max(float(np.sum(V * V)), 1e-300)
-    verdict = "degenerate" if max(abs(c.min_eigenvalue), abs(c.max_eigenvalue)) <= floor \
-        else c.verdict(CURVATURE_RTOL)
+    floor = CURVATURE_FLOOR * np.finfo(float).eps * max(abs(f), problem.rho2) / max(float(np.sum(V * V)), 1e-300)
+    tol = max(CURVATURE_RTOL * max(abs(c.min_eigenvalue), abs(c.max_eigenvalue)), floor)
+    verdict = "saddle" if c.min_eigenvalue < -tol else "minimum" if c.min_eigenvalue > tol else "degenerate"
     return c, verdict, int(B.shape[1])
 
 
@@ -378,8 +384,8 @@ def second_order(problem: SupCon, H, *, steps: int = 120, seed: int = 0) -> dict
     """Lanczos verdict (``minimum`` / ``saddle`` / ``degenerate``) of the Hessian of L(embed(V)) at the raw
     parameters V of the features H (:func:`raw`), modulo the symmetries (:func:`_symmetry_basis`): on the sphere
     the Riemannian second-order verdict; with non-negative features the second-order KKT verdict (at a zero
-    entry the curvature in v is twice the multiplier). ``degenerate`` also when every curvature found is at the
-    rounding level of L (:data:`CURVATURE_FLOOR`; e.g. r^2 / tau ~ 1e-15, where L is flat in float64)."""
+    entry the curvature in v is twice the multiplier). ``degenerate`` also when the smallest curvature found is at
+    the rounding level of L (:data:`CURVATURE_FLOOR`; e.g. r^2 / tau ~ 1e-15, where L is flat in float64)."""
     c, verdict, dims = _curvature(problem, raw(problem, H), steps, seed)
     return {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
             "lanczos_steps": c.steps, "symmetry_dimensions": dims}
