@@ -264,6 +264,15 @@ def test_sweep_spec_keys_for_the_radii():
     with pytest.raises(SpecError) as e:
         parse_spec("[base]\nd = 2\nK = 3\nn = 1\nfeature_radius = -1\n")
     assert e.value.field == "base.feature_radius"
+    # temperature: feature_radius = 1, classifier_radius = 1/tau (Problem.normalized_logits)
+    spec = parse_spec('[base]\nd = 2\nK = 3\nn = 1\nlambda = 0.0\n[axes]\ntemperature = [0.5, 0.25]\n')
+    assert [(p.feature_radius, p.classifier_radius, p.temperature) for p in map(spec.problem, spec.points())] == \
+        [(1.0, 2.0, 0.5), (1.0, 4.0, 0.25)]
+    for text, field in [("temperature = 0.0\n", "base.temperature"),
+                        ("temperature = 0.5\nfeature_radius = 1.0\n", "base.temperature")]:
+        with pytest.raises(SpecError) as e:
+            parse_spec("[base]\nd = 2\nK = 3\nn = 1\n" + text)
+        assert e.value.field == field
 
 
 def test_cli_flags_and_the_bound_line(capsys):

@@ -37,7 +37,8 @@ defaults. They are refused (SpecError naming the key) unless every point has a m
 
 Derived fields: ``K`` and ``n`` build balanced counts (K classes of n); ``ratio`` R with base counts / K, n
 makes the first ceil(K/2) classes majority (n) and the rest minority (max(1, round(n / R))); ``lambda`` sets
-lambda_W = lambda_H. Every point gets a ``point_id`` (its index in the grid), stable across reruns.
+lambda_W = lambda_H; ``temperature`` tau sets feature_radius = 1 and classifier_radius = 1/tau (normalised logits,
+``Problem.normalized_logits``). Every point gets a ``point_id`` (its index in the grid), stable across reruns.
 
 Validation: every malformed key or value raises :class:`ufm.errors.SpecError` naming it (``base.d``,
 ``axes.lambda``, ``sweep.zip``, ``solver.momentum``, ...): base values and solver options are checked here, one
@@ -66,7 +67,7 @@ from ufm.problem import BIAS_MODES, Problem
 
 PROBLEM_FIELDS = ("counts", "d", "depth", "loss", "bias", "lambda_W", "lambda_H", "lambda_b", "classifier",
                   "activation", "activate_features", "feature_radius", "classifier_radius")
-DERIVED_FIELDS = ("K", "n", "ratio", "lambda")
+DERIVED_FIELDS = ("K", "n", "ratio", "lambda", "temperature")
 MIXUP_FIELDS = tuple(mixup.SPEC_KEYS)  # mixup_pairs, mixup_lams, ...: the MixupDesign of a mixup loss
 SOLVER_FIELDS = ("method", "max_iter", "gtol", "restarts", "seed", "init_scale", "memory", "learning_rate",
                  "momentum", "stall_iters", "search", "reduce", "polish", "second_order", "escapes", "search_restarts")
@@ -151,6 +152,11 @@ class SweepSpec:
         if "lambda" in fields:
             lam = fields.pop("lambda")
             fields["lambda_W"], fields["lambda_H"] = lam, lam
+        if "temperature" in fields:  # normalised logits: Problem.normalized_logits
+            tau = fields.pop("temperature")
+            if not (_is_real(tau) and math.isfinite(tau) and tau > 0):
+                raise ProblemError("temperature", f"must be a finite number > 0, got {tau!r}")
+            fields["feature_radius"], fields["classifier_radius"] = 1.0, 1.0 / float(tau)
         K, n, ratio = fields.pop("K", None), fields.pop("n", None), fields.pop("ratio", None)
         if K is not None or n is not None or ratio is not None:
             if "counts" in fields and (K is None or n is None):
@@ -291,7 +297,7 @@ def _check_base(key: str, v: Any) -> None:
     elif key == "lambda_W":
         if not (_finite_nonneg(v) or (isinstance(v, list) and v and all(_finite_nonneg(x) for x in v))):
             raise SpecError(where, f"must be a finite number >= 0 or a list of them (one per layer), got {_show(v)}")
-    elif key in ("feature_radius", "classifier_radius"):
+    elif key in ("feature_radius", "classifier_radius", "temperature"):
         if not (_is_real(v) and math.isfinite(v) and v > 0):
             raise SpecError(where, f"must be a finite number > 0 (leave it out for free {key.split('_')[0]}s), "
                                    f"got {_show(v)}")
@@ -417,6 +423,10 @@ def parse_spec(text: str, *, max_points: Optional[int] = None) -> SweepSpec:
     if "lambda" in names and names & {"lambda_W", "lambda_H"}:
         where = "axes.lambda" if "lambda" in raw_axes else "base.lambda"
         raise SpecError(where, "sets lambda_W = lambda_H; do not give lambda_W or lambda_H as well")
+    if "temperature" in names and names & {"feature_radius", "classifier_radius"}:
+        where = "axes.temperature" if "temperature" in raw_axes else "base.temperature"
+        raise SpecError(where, "sets feature_radius = 1 and classifier_radius = 1/temperature; do not give the "
+                               "radii as well")
     _check_mixup_keys(base, raw_axes)
 
     for key in sweep:
