@@ -69,7 +69,7 @@ import numpy as np
 from ufm import metrics
 from ufm.curvature import RTOL as CURVATURE_RTOL, lanczos
 from ufm.errors import OptionsError, ProblemError, ResourceError
-from ufm.loop import LoopOptions, Status, check_positive_int, minimize_starts, tree_norm, F_FLOOR
+from ufm.loop import F_FLOOR, LoopOptions, Status, check_positive_int, minimize_starts, stationarity
 
 #: the most samples a SupCon problem takes (its N x N similarity matrix: 32 MB in float64 at N = 2048)
 MAX_SAMPLES = 2048
@@ -449,8 +449,7 @@ def solve(problem: SupCon, *, restarts: int = 4, seed: int = 0, gtol: float = 1e
         H = np.asarray(embed(jnp.asarray(run.params["H"]), problem.feature_radius, problem.nonnegative))
         V = raw(problem, H)
         fx, g = _value_grad(problem.nonnegative)(_tree(V), data)
-        fx = float(fx)
-        stationarity = float(tree_norm(g)) * max(float(np.linalg.norm(V)), 1.0) / max(abs(fx), F_FLOOR)
+        fx, relative = float(fx), float(stationarity(fx, g, _tree(V)))
         status = run.status
         if not (check and status.acceptable):
             break
@@ -466,7 +465,7 @@ def solve(problem: SupCon, *, restarts: int = 4, seed: int = 0, gtol: float = 1e
         run = escaped
         iterations += escaped.iterations
         runs.append(("escape", escaped))
-    return SupConSolution(problem, H, fx, stationarity, iterations, status, order,
+    return SupConSolution(problem, H, fx, relative, iterations, status, order,
                           [(n, r.objective, str(r.status)) for n, r in runs])
 
 

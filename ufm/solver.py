@@ -45,8 +45,8 @@ from ufm import losses, newton, nonlinear, reduced
 from ufm._precision import require_x64
 from ufm.curvature import lanczos
 from ufm.errors import OptionsError, ProblemError
-from ufm.loop import (F_FLOOR, METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
-                      trace as loop_trace, tree_norm)
+from ufm.loop import (METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
+                      stationarity, trace as loop_trace, tree_norm)
 from ufm.problem import Problem
 from ufm.solution import Solution
 
@@ -280,10 +280,8 @@ def on_spheres(program: Program, run: Run) -> Run:
     x = obj.project(program.problem, run.params, reduce=program.reduce)
     fx, g = obj.value_grad_fn(program.problem.loss, program.problem.bias)(
         jax.tree_util.tree_map(jnp.asarray, x), program.data)
-    fx = float(fx)
-    gn = float(tree_norm(g))
-    s = gn * max(float(tree_norm(x)), 1.0) / max(abs(fx), F_FLOOR)
-    return run._replace(params=x, objective=fx, grad_norm=gn, stationarity=s)
+    return run._replace(params=x, objective=float(fx), grad_norm=float(tree_norm(g)),
+                        stationarity=float(stationarity(fx, g, x)))
 
 
 def run_program(program: Program, x0, options: SolverOptions) -> Run:
