@@ -70,6 +70,7 @@ from ufm import metrics
 from ufm.curvature import RTOL as CURVATURE_RTOL, lanczos
 from ufm.errors import OptionsError, ProblemError, ResourceError
 from ufm.loop import F_FLOOR, LoopOptions, Status, check_positive_int, minimize_starts, stationarity
+from ufm.objective import to_sphere
 
 #: the most samples a SupCon problem takes (its N x N similarity matrix: 32 MB in float64 at N = 2048)
 MAX_SAMPLES = 2048
@@ -168,11 +169,6 @@ class SupCon:
 
 
 # ------------------------------------------------------------------------------------------ the loss
-def on_sphere(H, radius):
-    """r h / ||h|| for every column of H."""
-    return radius * H / jnp.sqrt(jnp.sum(H * H, axis=0, keepdims=True))
-
-
 def per_sample(H, labels, sizes, temperature):
     """l_i of the module docstring for features H (d x N, already on the sphere), integer labels (N,) and class
     sizes (K,): the excess over log|P(i)| kept to relative precision, an absolute error ~eps rho^2 from the
@@ -198,7 +194,7 @@ def per_sample(H, labels, sizes, temperature):
 def embed(H, radius, nonnegative: bool):
     """The features that raw parameters stand for: each column moved onto the sphere, r h / ||h||, or, with
     ``nonnegative``, r (v * v) / ||v * v|| (module docstring)."""
-    return on_sphere(H * H if nonnegative else H, radius)
+    return to_sphere(H * H if nonnegative else H, radius)
 
 
 @functools.lru_cache(maxsize=None)

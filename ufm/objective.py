@@ -71,7 +71,7 @@ def columns(problem, reduce: bool) -> int:
     return problem.K if problem.samples is None else len(groups(problem).sizes)
 
 
-def _to_sphere(X, radius, axis):
+def to_sphere(X, radius, axis=0):
     """radius * X / ||X|| along ``axis`` (columns: axis 0; rows: axis 1)."""
     return radius * X / jnp.sqrt(jnp.sum(X * X, axis=axis, keepdims=True))
 
@@ -90,30 +90,26 @@ def embed(params: dict, data: dict) -> dict:
     out = dict(params)
     if "feature_radius" in data:
         scale = data["scale"][None, :]
-        out["H"] = _to_sphere(params["H"] * scale, data["feature_radius"], 0) / scale
+        out["H"] = to_sphere(params["H"] * scale, data["feature_radius"], 0) / scale
     if "classifier_radius" in data:
         Ws = list(params["W"])
-        Ws[-1] = _to_sphere(Ws[-1], data["classifier_radius"], 1)
+        Ws[-1] = to_sphere(Ws[-1], data["classifier_radius"], 1)
         out["W"] = tuple(Ws)
     return out
 
 
 def project(problem, params: dict, *, reduce: bool = False) -> dict:
-    """:func:`embed` in numpy float64 for ``problem`` (the identity for unconstrained problems): the point on
-    the spheres with the same objective value."""
+    """:func:`embed` of ``problem``'s full or reduced parameters, as numpy float64 (the identity for
+    unconstrained problems): the point on the spheres with the same objective value."""
     if not getattr(problem, "normalized", False):
         return params
-    out = dict(jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params))
-    if problem.feature_radius is not None:
-        H = out["H"]
-        norms = np.linalg.norm(H, axis=0, keepdims=True)
-        sizes = np.asarray(groups(problem).sizes, np.float64) if reduce else np.ones(H.shape[1])
-        out["H"] = problem.feature_radius * np.sqrt(sizes)[None, :] * H / norms
-    if problem.classifier_radius is not None:
-        Ws = list(out["W"])
-        Ws[-1] = problem.classifier_radius * Ws[-1] / np.linalg.norm(Ws[-1], axis=1, keepdims=True)
-        out["W"] = tuple(Ws)
-    return out
+    sizes = np.asarray(groups(problem).sizes, np.float64) if reduce else np.ones(np.shape(params["H"])[1])
+    data = {"scale": jnp.asarray(1.0 / np.sqrt(sizes))}
+    for field in ("feature_radius", "classifier_radius"):
+        if getattr(problem, field) is not None:
+            data[field] = getattr(problem, field)
+    x = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+    return jax.tree_util.tree_map(np.asarray, embed(x, data))
 
 
 def penalty(params: dict, data: dict, bias: str):
