@@ -67,7 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import metrics
-from ufm.curvature import RTOL as CURVATURE_RTOL, lanczos
+from ufm.curvature import RTOL as CURVATURE_RTOL, descend_along, lanczos
 from ufm.errors import OptionsError, ProblemError, ResourceError
 from ufm.loop import F_FLOOR, LoopOptions, Status, check_positive_int, minimize_starts, stationarity
 from ufm.objective import to_sphere
@@ -390,19 +390,13 @@ def second_order(problem: SupCon, H, *, steps: int = 120, seed: int = 0) -> dict
 def _escape(problem: SupCon, V: np.ndarray, fx: float, direction: np.ndarray, data, max_iter: int, gtol: float):
     """From a saddle: the best of a few steps along the direction of negative curvature (both signs, lengths
     relative to ||V||), then the loop again; None when no step lowers L."""
-    f = objective_of(problem)
     value = _value(problem.nonnegative)
-    step = direction.reshape(V.shape) * max(float(np.linalg.norm(V)), 1e-3)
-    best, best_f = None, fx
-    for t in (1e-3, 1e-2, 1e-1, 0.3, 1.0):
-        for sign in (1.0, -1.0):
-            x = V + sign * t * step
-            fv = float(value(_tree(x), data))
-            if np.isfinite(fv) and fv < best_f:
-                best, best_f = x, fv
+    best = descend_along(lambda x: float(value(x, data)), _tree(V), direction, max(float(np.linalg.norm(V)), 1e-3),
+                         fx)
     if best is None:
         return None
-    return minimize_starts(f, [("escape", _tree(best))], data, LoopOptions(), max_iter=max_iter, gtol=gtol)[0][0][1]
+    return minimize_starts(objective_of(problem), [("escape", best)], data, LoopOptions(), max_iter=max_iter,
+                           gtol=gtol)[0][0][1]
 
 
 def _check_options(restarts, max_iter, gtol, minimum_restarts=1):

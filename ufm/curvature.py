@@ -137,6 +137,26 @@ def lanczos(f, params, data, *, steps: int = 80, seed: int = 0, basis: Optional[
     return Curvature(float(ev[0]), float(ev[-1]), m, direction / norm if norm > 0 else direction)
 
 
+#: step lengths (times a base length) tried along a direction of negative curvature, in both signs
+ESCAPE_STEPS = (1e-3, 1e-2, 1e-1, 0.3, 1.0)
+
+
+def descend_along(value, params, direction, base: float, below: float):
+    """The point of lowest finite ``value`` among ``params +- t base direction`` (t in :data:`ESCAPE_STEPS`;
+    ``direction`` flat, as :func:`lanczos` returns it), if it is below ``below``; else None. The first step out
+    of a saddle (``ufm.solver``, ``ufm.contrastive``)."""
+    flat, unravel = jax.flatten_util.ravel_pytree(jax.tree_util.tree_map(jnp.asarray, params))
+    v = jnp.asarray(direction)
+    best, best_f = None, below
+    for t in ESCAPE_STEPS:
+        for sign in (1.0, -1.0):
+            x = unravel(flat + sign * t * base * v)
+            fx = value(x)
+            if np.isfinite(fx) and fx < best_f:
+                best, best_f = x, fx
+    return best
+
+
 def symmetry_basis(problem, params: dict) -> np.ndarray:
     """Orthonormal basis (columns, flat coordinates of ``params``) of the tangents of the exact symmetries at
     ``params`` (module docstring). Zero tangents (e.g. at W = H = 0) are dropped."""

@@ -36,14 +36,13 @@ import time
 from typing import NamedTuple, Optional, Sequence
 
 import jax
-import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
 from ufm import objective as obj
 from ufm import losses, newton, nonlinear, reduced
 from ufm._precision import require_x64
-from ufm.curvature import lanczos
+from ufm.curvature import descend_along, lanczos
 from ufm.errors import OptionsError, ProblemError
 from ufm.loop import (METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
                       stationarity, trace as loop_trace, tree_norm)
@@ -310,16 +309,9 @@ def check_saddle(program: Program, run: Run, options: SolverOptions, seed: int =
 def escape_saddle(program: Program, run: Run, curvature, options: SolverOptions) -> Run:
     """Continue a run that stopped at a saddle: step along the direction v of negative curvature by the best
     of a few lengths (relative to the parameters' norm) in both signs, then run the loop again."""
-    flat, unravel = jax.flatten_util.ravel_pytree(jax.tree_util.tree_map(jnp.asarray, run.params))
-    v = jnp.asarray(curvature.direction)
-    base = max(float(tree_norm(run.params)), options.init_scale * math.sqrt(flat.size), 1e-3)
-    best, best_f = None, run.objective
-    for t in (1e-3, 1e-2, 1e-1, 0.3, 1.0):
-        for sign in (1.0, -1.0):
-            x = unravel(flat + sign * t * base * v)
-            fx = program.value(x)
-            if np.isfinite(fx) and fx < best_f:
-                best, best_f = x, fx
+    size = sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(run.params))
+    base = max(float(tree_norm(run.params)), options.init_scale * math.sqrt(size), 1e-3)
+    best = descend_along(program.value, run.params, curvature.direction, base, run.objective)
     if best is None:
         return run
     return run_program(program, best, options)
