@@ -366,14 +366,16 @@ CURVATURE_FLOOR = 1e3
 def _curvature(problem: SupCon, V: np.ndarray, steps: int, seed: int):
     """Lanczos modulo the symmetries and the verdict: ``saddle`` / ``minimum`` only when the smallest Ritz value
     is beyond both the relative tolerance of ``ufm.curvature`` and the rounding floor (:data:`CURVATURE_FLOOR`),
-    else ``degenerate``."""
+    else ``degenerate``. Returns (the Lanczos result, the record :func:`second_order` reports)."""
     B = _symmetry_basis(problem, V)
-    c = lanczos(objective_of(problem), _tree(V), problem_data(problem), steps=steps, seed=seed, basis=B)
-    f = float(_value(problem.nonnegative)(_tree(V), problem_data(problem)))
+    data = problem_data(problem)
+    c = lanczos(objective_of(problem), _tree(V), data, steps=steps, seed=seed, basis=B)
+    f = float(_value(problem.nonnegative)(_tree(V), data))
     floor = CURVATURE_FLOOR * np.finfo(float).eps * max(abs(f), problem.rho2) / max(float(np.sum(V * V)), 1e-300)
     tol = max(CURVATURE_RTOL * max(abs(c.min_eigenvalue), abs(c.max_eigenvalue)), floor)
     verdict = "saddle" if c.min_eigenvalue < -tol else "minimum" if c.min_eigenvalue > tol else "degenerate"
-    return c, verdict, int(B.shape[1])
+    return c, {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
+               "lanczos_steps": c.steps, "symmetry_dimensions": int(B.shape[1])}
 
 
 def second_order(problem: SupCon, H, *, steps: int = 120, seed: int = 0) -> dict:
@@ -382,9 +384,7 @@ def second_order(problem: SupCon, H, *, steps: int = 120, seed: int = 0) -> dict
     the Riemannian second-order verdict; with non-negative features the second-order KKT verdict (at a zero
     entry the curvature in v is twice the multiplier). ``degenerate`` also when the smallest curvature found is at
     the rounding level of L (:data:`CURVATURE_FLOOR`; e.g. r^2 / tau ~ 1e-15, where L is flat in float64)."""
-    c, verdict, dims = _curvature(problem, raw(problem, H), steps, seed)
-    return {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
-            "lanczos_steps": c.steps, "symmetry_dimensions": dims}
+    return _curvature(problem, raw(problem, H), steps, seed)[1]
 
 
 def _escape(problem: SupCon, V: np.ndarray, fx: float, direction: np.ndarray, data, max_iter: int, gtol: float):
@@ -443,10 +443,9 @@ def solve(problem: SupCon, *, restarts: int = 4, seed: int = 0, gtol: float = 1e
         status = run.status
         if not (check and status.acceptable):
             break
-        c, verdict, dims = _curvature(problem, V, 120, seed)
-        order = {"verdict": verdict, "min_eigenvalue": c.min_eigenvalue, "max_eigenvalue": c.max_eigenvalue,
-                 "lanczos_steps": c.steps, "symmetry_dimensions": dims, "escapes": attempt}
-        if verdict != "saddle":
+        c, order = _curvature(problem, V, 120, seed)
+        order["escapes"] = attempt
+        if order["verdict"] != "saddle":
             break
         status = Status.SADDLE
         escaped = _escape(problem, V, fx, c.direction, data, max_iter, gtol) if attempt < escapes else None
