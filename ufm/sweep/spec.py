@@ -152,11 +152,6 @@ class SweepSpec:
         if "lambda" in fields:
             lam = fields.pop("lambda")
             fields["lambda_W"], fields["lambda_H"] = lam, lam
-        if "temperature" in fields:  # normalised logits: Problem.normalized_logits
-            tau = fields.pop("temperature")
-            if not (_is_real(tau) and math.isfinite(tau) and tau > 0):
-                raise ProblemError("temperature", f"must be a finite number > 0, got {tau!r}")
-            fields["feature_radius"], fields["classifier_radius"] = 1.0, 1.0 / float(tau)
         K, n, ratio = fields.pop("K", None), fields.pop("n", None), fields.pop("ratio", None)
         if K is not None or n is not None or ratio is not None:
             if "counts" in fields and (K is None or n is None):
@@ -177,6 +172,8 @@ class SweepSpec:
                     raise ProblemError("ratio", f"must be a finite number >= 1, got {ratio!r}")
                 major = math.ceil(K / 2)
                 fields["counts"] = [n] * major + [max(1, round(n / ratio))] * (K - major)
+        if "temperature" in fields:  # normalised logits: the radii and their checks are Problem's
+            return Problem.normalized_logits(**fields)
         return Problem(**fields)
 
 
