@@ -94,7 +94,7 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
     evidence = []
     cert["distinct_objectives"] = [{"value": v, "count": c} for v, c in solution.distinct_objectives()]
     convex_ok, why_not = convex.applicable(problem)
-    attained = False
+    attained, kind = False, None
     if convex_ok:
         res = convex.solve_convex(problem, Z0=solution.mean_logits, b0=solution.bias)
         attained = res.rank <= problem.d
@@ -102,25 +102,19 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
             better = solve(problem, options, init=convex.lift(problem, res.Z, res.b))
             cert["improved_by"] = {"step": "convex", "from": solution.objective, "to": better.objective}
             solution = _keep_runs(better, solution)
-        bound = res.lower_bound
-        gap = solution.objective - bound
-        cert.update({"lower_bound": bound, "gap": gap,
-                     "relative_gap": gap / max(abs(solution.objective), F_FLOOR), "bound_attained": attained,
-                     "lower_bound_kind": "convex"})
-        cert["certified"] = bool(attained and gap <= tolerance(solution.objective, rtol))
-        evidence.append(f"convex dual bound {bound:.15g}, gap {gap:.3e} "
-                        f"(relative {cert['relative_gap']:.1e}"
-                        + ("" if attained else f"; not attained: the convex optimum has rank {res.rank} > d") + ")")
+        kind, label, bound = "convex", "convex dual bound", res.lower_bound
+        unattained = f"the convex optimum has rank {res.rank} > d"
     elif sphere.applicable(problem)[0]:
         sb = sphere.bound(problem)
-        attained = sb.attained
-        gap = solution.objective - sb.value
-        cert.update({"lower_bound": sb.value, "gap": gap, "relative_gap": gap / max(abs(solution.objective), F_FLOOR),
-                     "bound_attained": attained, "lower_bound_kind": "sphere"})
+        kind, label, bound, attained = "sphere", "sphere lower bound", sb.value, sb.attained
+        unattained = f"no simplex ETF fits in d = {problem.d} < K - 1"
+    if kind is not None:  # a lower bound applies: convex dual or sphere
+        gap = solution.objective - bound
+        cert.update({"lower_bound": bound, "gap": gap, "relative_gap": gap / max(abs(solution.objective), F_FLOOR),
+                     "bound_attained": attained, "lower_bound_kind": kind})
         cert["certified"] = bool(attained and gap <= tolerance(solution.objective, rtol))
-        evidence.append(f"sphere lower bound {sb.value:.15g}, gap {gap:.3e} (relative {cert['relative_gap']:.1e}"
-                        + ("" if attained else f"; not attained: no simplex ETF fits in d = {problem.d} < K - 1")
-                        + ")")
+        evidence.append(f"{label} {bound:.15g}, gap {gap:.3e} (relative {cert['relative_gap']:.1e}"
+                        + ("" if attained else f"; not attained: {unattained}") + ")")
     else:
         cert["certified"] = False
         cert["why_not_certified"] = f"no convex certificate: {why_not}"
