@@ -74,6 +74,20 @@ def integer(text) -> int:
 integer.__name__ = "int"  # argparse's message: "invalid int value: 'two'"
 
 
+def int_list(flag: str, text: str) -> list:
+    """A flag's comma-separated integers (``--counts 100,100,20``), each read by :func:`integer`; a FlagError
+    naming ``flag`` otherwise (ranges are checked by the field's validation)."""
+    from ufm.errors import FlagError
+
+    try:
+        values = [integer(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise FlagError(flag, f"must be a comma-separated list of integers, got {text!r}") from None
+    if not values:
+        raise FlagError(flag, "must not be empty")
+    return values
+
+
 #: a negative number as a command-line token: -1, -1.5, -.5, -1e-3, -2.5E+4, -inf, -nan
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 

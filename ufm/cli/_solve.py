@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from ufm.cli import integer
+from ufm.cli import int_list, integer
 from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError, UfmError, out_of_memory
 
 DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none", lambda_w="5e-3",
@@ -49,16 +49,6 @@ STRUCT_RTOL = 1e-6
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
-
-
-def _int_list(flag: str, text: str) -> list:
-    try:
-        values = [integer(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise FlagError(flag, f"must be a comma-separated list of integers, got {text!r}") from None
-    if not values:
-        raise FlagError(flag, "must not be empty")
-    return values
 
 
 def _float_list(flag: str, text: str) -> list:
@@ -138,7 +128,7 @@ def _counts_shape(args) -> tuple:
     """(K, N, counts or None) from the flags, without building a list of K counts (``--classes 1e20`` must be
     refused by the size check, not by building the list)."""
     if args.counts:
-        counts = _int_list("--counts", args.counts)
+        counts = int_list("--counts", args.counts)
         return len(counts), sum(counts), counts
     if args.classes is None or args.classes < 2:
         raise FlagError("--classes", f"must be an integer >= 2, got {args.classes}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from ufm.cli import integer
+from ufm.cli import int_list, integer
 from ufm.errors import FlagError, OptionsError, ProblemError
 
 #: SupCon field / solve option -> flag
@@ -19,11 +19,7 @@ def _counts(args) -> tuple:
     if args.counts is not None:
         if {"classes", "per_class"} & set(getattr(args, "typed", ()) or ()):
             raise FlagError("--counts", "gives the classes and their sizes: leave out --classes and --per-class")
-        try:
-            return tuple(int(v) for v in args.counts.split(","))
-        except ValueError:
-            raise FlagError("--counts", f"must be integers >= 2 separated by commas, e.g. 5,5,3, got "
-                                        f"{args.counts!r}") from None
+        return tuple(int_list("--counts", args.counts))
     if args.classes < 2:
         raise FlagError("--classes", f"must be an integer >= 2, got {args.classes}")
     return (args.per_class,) * args.classes
