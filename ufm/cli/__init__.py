@@ -74,18 +74,28 @@ def integer(text) -> int:
 integer.__name__ = "int"  # argparse's message: "invalid int value: 'two'"
 
 
-def int_list(flag: str, text: str) -> list:
-    """A flag's comma-separated integers (``--counts 100,100,20``), each read by :func:`integer`; a FlagError
-    naming ``flag`` otherwise (ranges are checked by the field's validation)."""
+def _values(flag: str, text: str, read, allowed: str) -> list:
+    """The comma-separated values of a flag, each read by ``read``; a FlagError naming ``flag`` and what is
+    ``allowed`` otherwise (ranges are checked by the field's validation)."""
     from ufm.errors import FlagError
 
     try:
-        values = [integer(v) for v in text.split(",") if v.strip()]
+        values = [read(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise FlagError(flag, f"must be a comma-separated list of integers, got {text!r}") from None
+        raise FlagError(flag, f"must be {allowed}, got {text!r}") from None
     if not values:
         raise FlagError(flag, "must not be empty")
     return values
+
+
+def int_list(flag: str, text: str) -> list:
+    """A flag's comma-separated integers (``--counts 100,100,20``), each read by :func:`integer`."""
+    return _values(flag, text, integer, "a comma-separated list of integers")
+
+
+def float_list(flag: str, text: str) -> list:
+    """A flag's number or comma-separated numbers (``--lambda-w 1e-3,1e-3,0``)."""
+    return _values(flag, text, float, "a number or a comma-separated list of numbers")
 
 
 #: a negative number as a command-line token: -1, -1.5, -.5, -1e-3, -2.5E+4, -inf, -nan

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from ufm.cli import int_list, integer
+from ufm.cli import float_list, int_list, integer
 from ufm.errors import FlagError, OptionsError, ProblemError, ResourceError, UfmError, out_of_memory
 
 DEFAULTS = dict(classes=10, per_class=50, dim=32, depth=1, loss="ce", bias="none", lambda_w="5e-3",
@@ -49,16 +49,6 @@ STRUCT_RTOL = 1e-6
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
-
-
-def _float_list(flag: str, text: str) -> list:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise FlagError(flag, f"must be a number or a comma-separated list of numbers, got {text!r}") from None
-    if not values:
-        raise FlagError(flag, "must not be empty")
-    return values
 
 
 def _mixup_module():
@@ -141,7 +131,7 @@ def _lambda_w(args, depth: int, fixed: bool):
     """The lambda_W of the Problem. With a fixed classifier the classifier has no decay: the CLI sets its entry
     to 0, and a non-zero value typed for it is a flag without effect (an error)."""
     typed = "lambda_w" in _typed(args)
-    values = _float_list("--lambda-w", str(args.lambda_w))
+    values = float_list("--lambda-w", str(args.lambda_w))
     if not fixed:
         return values if len(values) > 1 else values[0]
     if depth == 1:
