@@ -25,6 +25,9 @@ import math
 
 import numpy as np
 
+from ufm import frames
+from ufm.frames import welch_bound
+
 
 def unit_rows(X) -> np.ndarray:
     """The rows of ``X`` (K x d) scaled to unit norm (a zero row raises ValueError: it has no direction)."""
@@ -53,14 +56,8 @@ def min_angle(X) -> float:
 
 
 def coherence(X) -> float:
-    """max_{i != j} |cos(x_i, x_j)|."""
-    return float(np.max(np.abs(_off_diagonal(cosines(X)))))
-
-
-def welch_bound(K: int, d: int) -> float:
-    """Welch (1974): every K unit vectors of R^d (K >= d) have coherence >= sqrt((K - d) / (d (K - 1)));
-    0 for K <= d."""
-    return math.sqrt((K - d) / (d * (K - 1))) if K > d else 0.0
+    """max_{i != j} |cos(x_i, x_j)| (``ufm.frames.coherence``, after the checks of :func:`unit_rows`)."""
+    return frames.coherence(unit_rows(X))
 
 
 def tammes_bound(K: int, d: int) -> float:

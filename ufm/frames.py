@@ -48,7 +48,8 @@ SSE_C_SPARSITY = 0.6
 
 
 def welch_bound(K: int, d: int) -> float:
-    """sqrt((K - d) / (d (K - 1))) for K > d, else 0 (orthogonal vectors exist)."""
+    """Welch (1974): every K unit vectors of R^d (K > d) have coherence >= sqrt((K - d) / (d (K - 1))); 0 for
+    K <= d (orthogonal vectors exist)."""
     return math.sqrt((K - d) / (d * (K - 1))) if K > d else 0.0
 
 
@@ -75,16 +76,20 @@ def _block(K: int) -> int:
 
 
 def coherence(W, *, block: int | None = None) -> float:
-    """max_{i != j} |cos(w_i, w_j)| of the rows of W, computed in row blocks (memory O(block K))."""
-    import jax
+    """max_{i != j} |cos(w_i, w_j)| of the rows of W: dense in numpy when the K x K cosines are one block (K <=
+    1024, no ``block`` given), else in jitted row blocks (memory O(block K))."""
     import jax.numpy as jnp
 
     W = np.asarray(W, dtype=np.float64)
     K = W.shape[0]
     if K < 2:
         return 0.0
+    U = W / np.linalg.norm(W, axis=1, keepdims=True)
+    if block is None and _block(K) == K:
+        C = U @ U.T
+        return float(np.max(np.abs(C[~np.eye(K, dtype=bool)])))
     B = block or _block(K)
-    V = _padded(W / np.linalg.norm(W, axis=1, keepdims=True), B)
+    V = _padded(U, B)
     return float(_coherence_fn(B, V.shape[0] // B)(jnp.asarray(V), K))
 
 
