@@ -58,6 +58,17 @@ class SphereBound(NamedTuple):
     product: float
 
 
+def sphere_penalty(problem) -> float:
+    """The decay of the factors on spheres, a constant: lambda_W K r_W^2 / 2 (classifier rows) + lambda_H N r_H^2 / 2
+    (features), each term where its radius is set."""
+    value = 0.0
+    if problem.classifier_radius is not None:
+        value += 0.5 * problem.lambda_W[-1] * problem.K * problem.classifier_radius ** 2
+    if problem.feature_radius is not None:
+        value += 0.5 * problem.lambda_H * problem.N * problem.feature_radius ** 2
+    return value
+
+
 def bound(problem) -> SphereBound:
     """The lower bound of the module docstring for ``problem`` (ValueError where it does not apply)."""
     ok, why = applicable(problem)
@@ -68,19 +79,19 @@ def bound(problem) -> SphereBound:
     rw, rh = problem.classifier_radius, problem.feature_radius
     if rw is not None and rh is not None:
         AB = math.sqrt(K) * rw * math.sqrt(K) * rh
-        value = g(AB, K) + 0.5 * lw * K * rw ** 2 + 0.5 * lh * N * rh ** 2
+        value = g(AB, K)
     elif rh is not None:  # features on the sphere, A = ||W||_F free: min_A g(A sqrt(K) r_H) + lambda_W/2 A^2
         B = math.sqrt(K) * rh
         phi = lambda A: g(A * B, K) + 0.5 * lw * A * A  # noqa: E731
-        A, v = _minimise(phi, K, B, lw)
-        AB, value = A * B, v + 0.5 * lh * N * rh ** 2
+        A, value = _minimise(phi, K, B, lw)
+        AB = A * B
     else:  # classifier on the sphere, ||H||_F = s free: B = sqrt(K/N) s
         A = math.sqrt(K) * rw
         c = A * math.sqrt(K / N)
         phi = lambda s: g(c * s, K) + 0.5 * lh * s * s  # noqa: E731
-        s, v = _minimise(phi, K, c, lh)
-        AB, value = c * s, v + 0.5 * lw * K * rw ** 2
-    return SphereBound(float(value), problem.d >= K - 1, float(AB))
+        s, value = _minimise(phi, K, c, lh)
+        AB = c * s
+    return SphereBound(float(value + sphere_penalty(problem)), problem.d >= K - 1, float(AB))
 
 
 def _minimise(phi, K: int, slope: float, decay: float) -> tuple[float, float]:

@@ -43,12 +43,6 @@ def both_radii(problem):
     return ok, "needs both feature_radius and classifier_radius"
 
 
-def constants(problem) -> float:
-    """lambda_W K r_W^2/2 + lambda_H N r_H^2/2: the decays of the factors on spheres (both radii)."""
-    return 0.5 * problem.lambda_W[0] * problem.K * problem.classifier_radius ** 2 \
-        + 0.5 * problem.lambda_H * problem.N * problem.feature_radius ** 2
-
-
 def rho(problem) -> float:
     """r_H r_W: the logit scale (1 / temperature)."""
     return problem.feature_radius * problem.classifier_radius
@@ -78,7 +72,7 @@ def predict_polygon(problem) -> dict:
     j = np.arange(K)
     z = r * np.cos(2 * np.pi * j / K)
     value = float(np.log(np.sum(np.exp(z - r))))  # log sum_j exp(z_j) - rho, with max_j z_j = z_0 = rho
-    return {"objective": value + constants(problem)}
+    return {"objective": value + sphere.sphere_penalty(problem)}
 
 
 applies_orthoplex = requires(extra=lambda p: (p.K == 2 * p.d and p.d >= 2, "needs K = 2d, d >= 2"), **_BASE) \
@@ -88,7 +82,7 @@ applies_orthoplex = requires(extra=lambda p: (p.K == 2 * p.d and p.d >= 2, "need
 def predict_orthoplex(problem) -> dict:
     K, r = problem.K, rho(problem)
     value = math.log1p((K - 2) * math.exp(-r) + math.exp(-2 * r))  # log(e^rho + K - 2 + e^-rho) - rho
-    return {"objective": value + constants(problem)}
+    return {"objective": value + sphere.sphere_penalty(problem)}
 
 
 register_predictions(
