@@ -64,7 +64,7 @@ def _check_mean(mean: str) -> None:
         raise ProblemError("mean", f"must be one of {list(MEANS)}, got {mean!r}")
 
 
-def _check_ddof(ddof) -> int:
+def check_ddof(ddof) -> int:
     """0 or 1 (a bool, a float or anything else is refused: ddof=True would silently mean 1)."""
     if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or int(ddof) not in DDOFS:
         from ufm.errors import ProblemError
@@ -299,7 +299,7 @@ def nc1(H, labels, mean: str = "weighted", weights=None) -> float:
 def class_variances(moments: ClassMoments, ddof: int = 0):
     """sigma_c^2 = scatter_c / (n_c - ddof) (K,): the per-class variance of :func:`cdnv` (nan where
     n_c <= ddof). ddof 0 is Galanti et al.'s and rhubarbwu's (``VarNormAccumulator``: totals / n_c)."""
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     n = moments.counts - ddof
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, moments.scatter / np.where(n > 0, n, 1.0), np.nan)
@@ -367,7 +367,7 @@ def equinorm(X, ddof: int = 0) -> float:
     """NC2 equinorm: coefficient of variation Std_c(||x_c||) / Avg_c(||x_c||) of the K column norms of X
     (Papyan, Han & Donoho 2020; their notebook's ``norm_M_CoV`` / ``norm_W_CoV`` use ``torch.std``,
     i.e. ddof=1). 0 iff the norms are equal; nan if the mean norm is 0 (or ddof=1 with one column)."""
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     norms = np.linalg.norm(X, axis=0)
     return _div(_std(norms, ddof), np.mean(norms))
 
@@ -376,7 +376,7 @@ def equiangularity(X, ddof: int = 0) -> float:
     """NC2 equiangularity: Std_{c<c'} cos(x_c, x_c') over the P = K(K-1)/2 pairs of columns of X (Papyan,
     Han & Donoho 2020; their notebook does not compute it). 0 iff all pairwise angles are equal
     (a simplex ETF, but also e.g. an orthogonal frame); nan if a column is 0, or for ddof=1 when K = 2."""
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     K = X.shape[1]
     if K <= BLOCK:
         return _std(_cosines(X), ddof)
@@ -486,7 +486,7 @@ def unc3(W, centred, ddof: int = 0) -> float:
     cosines only (nc-toolbox mixes in cross-class cosines, a bug). Wu & Papyan's code takes ``torch.std``
     (ddof=1) of these cosines. 0 iff every classifier row makes the same angle with its centred mean (not
     only at W^T ~ Mc); nan if a row of W or a centred mean is 0."""
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     nw, nm = np.linalg.norm(W, axis=1), np.linalg.norm(centred, axis=0)
     if np.any(nw == 0) or np.any(nm == 0):
         return float("nan")
@@ -636,7 +636,7 @@ def nc_metrics(H, labels, W, b=None, *, mean: str = "weighted", predicted_gram=N
     equinorm, equiangularity and UNC3 metrics; ``weights``: samples per column (:func:`class_statistics`).
     """
     _check_mean(mean)
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     W = np.asarray(W, float)
     moments = class_moments(H, labels, K=W.shape[0], weights=weights)
     return moment_metrics(moments, W, b, mean=mean, predicted_gram=predicted_gram, ddof=ddof,
@@ -648,7 +648,7 @@ def moment_metrics(moments: ClassMoments, W, b=None, *, mean: str = "weighted", 
     """The dict of :func:`nc_metrics` from :class:`ClassMoments` (in memory or streamed) and, for nc4, the
     :class:`Agreement` counts (nc4 is nan without them). Every formula is the one :func:`nc_metrics` uses."""
     _check_mean(mean)
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     W = np.asarray(W, float)
     means = moments.means
     centred = means - global_mean(moments, mean)[:, None]
@@ -710,7 +710,7 @@ def solution_metrics(solution, *, mean: str = "weighted", predicted_gram=None, p
 
 def _solution_metrics(solution, mean, predicted_gram, per_layer, ddof) -> dict:
     _check_mean(mean)
-    ddof = _check_ddof(ddof)
+    ddof = check_ddof(ddof)
     K = solution.problem.K
     collapsed = solution.reduced and solution.problem.samples is None
     labels = None if collapsed else solution.problem.labels()  # collapsed: nothing of size N

@@ -26,15 +26,10 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ufm import metrics
+from ufm.errors import ProblemError
 from ufm.metrics import Agreement, ClassMoments
 
 KERNELS = ("log", "dist", "riesz")
-
-
-def _problem(field: str, message: str):
-    from ufm.errors import ProblemError
-
-    return ProblemError(field, message)
 
 
 def nc1_ratio_from_moments(moments: ClassMoments, mean: str = "weighted") -> float:
@@ -91,12 +86,6 @@ def _merge(a, b):
         return n, ma + delta * nb / n, sa + sb + delta * delta * na * nb / n
 
 
-def _check_ddof(ddof) -> int:
-    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral) or ddof not in metrics.DDOFS:
-        raise _problem("ddof", f"must be 0 (divide by the number of values) or 1 (by one less), got {ddof!r}")
-    return int(ddof)
-
-
 def _add(acc, v):
     """acc (count, mean, sum of squared deviations) merged with the values v (one tile)."""
     if not v.size:
@@ -139,13 +128,13 @@ def kernels_stats(X, kernels=KERNELS, *, ddof: int = 0, exponent: Optional[float
     kernels = tuple(kernels)
     for kernel in kernels:
         if kernel not in KERNELS:
-            raise _problem("kernel", f"must be one of {list(KERNELS)}, got {kernel!r}")
-    ddof = _check_ddof(ddof)
+            raise ProblemError("kernel", f"must be one of {list(KERNELS)}, got {kernel!r}")
+    ddof = metrics.check_ddof(ddof)
     X = np.asarray(X, dtype=np.float64)
     d, K = X.shape
     e = float(d - 2) if exponent is None else exponent
     if "riesz" in kernels and (isinstance(e, bool) or not isinstance(e, numbers.Real) or not np.isfinite(e)):
-        raise _problem("exponent", f"must be a finite number (default d - 2), got {exponent!r}")
+        raise ProblemError("exponent", f"must be a finite number (default d - 2), got {exponent!r}")
     norms = np.linalg.norm(X, axis=0)
     if K < 2 or np.any(norms == 0) or not np.all(np.isfinite(norms)):
         return {k: KernelStats(float("nan"), float("nan"), K * (K - 1) // 2) for k in kernels}
@@ -184,7 +173,7 @@ def nc5(means, ood_mean, centre=None) -> float:
     m = np.zeros(d) if centre is None else np.asarray(centre, float)
     for field, v in (("ood_mean", ood_mean), ("centre", m)):
         if np.shape(v) != (d,):
-            raise _problem(field, f"must be a vector of the feature dimension {d}, got shape {np.shape(v)}")
+            raise ProblemError(field, f"must be a vector of the feature dimension {d}, got shape {np.shape(v)}")
     M, o = means - m[:, None], np.asarray(ood_mean, float) - m
     nm, no = np.linalg.norm(M, axis=0), np.linalg.norm(o)
     if no == 0 or np.any(nm == 0):

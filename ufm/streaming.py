@@ -33,13 +33,8 @@ from typing import Optional
 import numpy as np
 
 from ufm import metrics, parity
+from ufm.errors import ProblemError
 from ufm.metrics import Agreement, ClassMoments
-
-
-def _problem(field: str, message: str):
-    from ufm.errors import ProblemError
-
-    return ProblemError(field, message)
 
 
 def as_array(x, dtype=np.float64) -> np.ndarray:
@@ -64,16 +59,16 @@ def _batch(features, labels, weights, K: int, d: int):
     X = as_array(features)
     y = as_array(labels, dtype=None).reshape(-1)
     if X.ndim != 2 or X.shape[1] != d:
-        raise _problem("features", f"must be a B x d batch (one sample per row) with d = {d}, got shape "
+        raise ProblemError("features", f"must be a B x d batch (one sample per row) with d = {d}, got shape "
                                    f"{X.shape}")
     if y.shape[0] != X.shape[0]:
-        raise _problem("labels", f"must have one label per row of features ({X.shape[0]}), got {y.shape[0]}")
+        raise ProblemError("labels", f"must have one label per row of features ({X.shape[0]}), got {y.shape[0]}")
     if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < -1 or y.max() >= K):
-        raise _problem("labels", f"must be integers in 0..{K - 1} (or -1 to leave a sample out), got "
+        raise ProblemError("labels", f"must be integers in 0..{K - 1} (or -1 to leave a sample out), got "
                                  f"{y.dtype} values in [{y.min()}, {y.max()}]")
     w = np.ones(y.shape[0]) if weights is None else as_array(weights).reshape(-1)
     if w.shape[0] != y.shape[0] or np.any(~np.isfinite(w)) or np.any(w < 0):
-        raise _problem("weights", "must be one finite weight >= 0 per row of features")
+        raise ProblemError("weights", "must be one finite weight >= 0 per row of features")
     keep = (y >= 0) & (w > 0)  # a sample of weight 0 changes nothing
     return X[keep], y[keep], w[keep]
 
@@ -86,9 +81,9 @@ class MomentAccumulator:
 
     def __init__(self, K: int, d: int):
         if not isinstance(K, (int, np.integer)) or isinstance(K, bool) or K < 1:
-            raise _problem("K", f"must be a positive integer, got {K!r}")
+            raise ProblemError("K", f"must be a positive integer, got {K!r}")
         if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
-            raise _problem("d", f"must be a positive integer, got {d!r}")
+            raise ProblemError("d", f"must be a positive integer, got {d!r}")
         self.K, self.d = int(K), int(d)
         self.counts = np.zeros(self.K)
         self.means = np.zeros((self.K, self.d))  # K x d, one class per row
@@ -128,7 +123,7 @@ class MomentAccumulator:
 
     def merge(self, other: "MomentAccumulator") -> "MomentAccumulator":
         if (other.K, other.d) != (self.K, self.d):
-            raise _problem("other", f"must have K = {self.K} and d = {self.d}, got K = {other.K}, d = {other.d}")
+            raise ProblemError("other", f"must have K = {self.K} and d = {self.d}, got K = {other.K}, d = {other.d}")
         cls = np.flatnonzero(other.counts > 0)
         if cls.size:
             self._merge(cls, other.counts[cls], other.means[cls], other.scatter[cls], np.zeros_like(self.within))
@@ -152,9 +147,9 @@ class AgreementAccumulator:
         self.b = None if b is None else as_array(b).reshape(-1)
         self.d, self.K = self.means.shape
         if self.W.shape != (self.K, self.d):
-            raise _problem("W", f"must be K x d = {self.K} x {self.d}, got shape {self.W.shape}")
+            raise ProblemError("W", f"must be K x d = {self.K} x {self.d}, got shape {self.W.shape}")
         if self.b is not None and self.b.shape != (self.K,):
-            raise _problem("b", f"must be a vector of K = {self.K} biases, got shape {self.b.shape}")
+            raise ProblemError("b", f"must be a vector of K = {self.K} biases, got shape {self.b.shape}")
         self.hits, self.counts = np.zeros(self.K), np.zeros(self.K)
 
     def update(self, features, labels, weights=None) -> "AgreementAccumulator":
@@ -191,7 +186,7 @@ def _progress(progress, label):
         return text_progress(label)
     if progress is None or progress is False or callable(progress):
         return progress or None
-    raise _problem("progress", f"must be None, True (a line on stderr) or a callable (done, total), got "
+    raise ProblemError("progress", f"must be None, True (a line on stderr) or a callable (done, total), got "
                                f"{progress!r}")
 
 
@@ -219,7 +214,7 @@ def stream_metrics(batches, K: int, d: int, W, b=None, *, mean: str = "weighted"
     decisions), e.g. ``lambda: loader``. Equal to the in-memory metrics of the concatenated batches to
     rounding (tests: 1e-12)."""
     if not callable(batches):
-        raise _problem("batches", "must be a callable returning a fresh iterable of batches (two passes)")
+        raise ProblemError("batches", "must be a callable returning a fresh iterable of batches (two passes)")
     moments = accumulate(batches(), K, d, progress=_progress(progress, "pass 1/2"))
     agree = AgreementAccumulator(moments.means, W, b)
     report = _progress(progress, "pass 2/2")
