@@ -71,6 +71,7 @@ from ufm.curvature import RTOL as CURVATURE_RTOL, descend_along, lanczos
 from ufm.errors import OptionsError, ProblemError, ResourceError
 from ufm.loop import F_FLOOR, LoopOptions, Status, check_positive_int, minimize_starts, stationarity
 from ufm.objective import to_sphere
+from ufm.problem import check_int
 
 #: the most samples a SupCon problem takes (its N x N similarity matrix: 32 MB in float64 at N = 2048)
 MAX_SAMPLES = 2048
@@ -81,15 +82,10 @@ MAX_SAMPLES = 2048
 CERT_RTOL = 1e-9
 
 
-def _positive(field: str, value, *, integer: bool = False, minimum=None):
+def _positive(field: str, value) -> float:
     value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ProblemError(field, f"must be a finite number > 0, got {value!r}")
-    if integer:
-        if float(value) != int(value) or int(value) < minimum:
-            raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
-        return int(value)
-    if float(value) <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+            or float(value) <= 0:
         raise ProblemError(field, f"must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -116,12 +112,12 @@ class SupCon:
         counts = self.counts
         if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__"):
             raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
-        counts = tuple(_positive("counts", c, integer=True, minimum=2) for c in counts)
+        counts = tuple(check_int("counts", c, 2) for c in counts)
         if len(counts) < 2:
             raise ProblemError("counts", f"needs at least K = 2 classes, got {len(counts)}")
         object.__setattr__(self, "counts", counts)
         # d = 1: the "sphere" is the two points +-r, a combinatorial problem that gradient steps cannot move on
-        object.__setattr__(self, "d", _positive("d", self.d, integer=True, minimum=2))
+        object.__setattr__(self, "d", check_int("d", self.d, 2))
         object.__setattr__(self, "temperature", _positive("temperature", self.temperature))
         object.__setattr__(self, "feature_radius", _positive("feature_radius", self.feature_radius))
         if not isinstance(self.nonnegative, (bool, np.bool_)):
@@ -134,7 +130,7 @@ class SupCon:
     @classmethod
     def balanced(cls, K: int, n: int, d: int, **kwargs) -> "SupCon":
         """K classes of n samples each."""
-        K = _positive("K", K, integer=True, minimum=2)
+        K = check_int("K", K, 2)
         return cls(counts=(n,) * K, d=d, **kwargs)
 
     @property

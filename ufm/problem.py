@@ -68,7 +68,9 @@ def _check_lambda(field: str, value: Any) -> float:
     return v
 
 
-def _check_int(field: str, value: Any, minimum: int) -> int:
+def check_int(field: str, value: Any, minimum: int) -> int:
+    """An integer field >= ``minimum`` (an integral float below 2^53 is taken; bools, fractions and anything else
+    are refused, naming the field)."""
     value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, (float, numbers.Rational)) and not isinstance(value, bool) and float(value).is_integer() \
@@ -133,12 +135,12 @@ class Problem:
         if isinstance(counts, (str, bytes, bytearray, memoryview)) or not isinstance(counts, (Sequence, np.ndarray)) \
                 or (isinstance(counts, np.ndarray) and counts.ndim != 1):
             raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
-        counts = tuple(_check_int("counts", c, 1) for c in counts)
+        counts = tuple(check_int("counts", c, 1) for c in counts)
         if len(counts) < 2:
             raise ProblemError("counts", f"needs at least K = 2 classes, got {len(counts)}")
         object.__setattr__(self, "counts", counts)
-        object.__setattr__(self, "d", _check_int("d", self.d, 1))
-        depth = _check_int("depth", self.depth, 1)
+        object.__setattr__(self, "d", check_int("d", self.d, 1))
+        depth = check_int("depth", self.depth, 1)
         from ufm.limits import max_depth
 
         if depth > max_depth():  # before anything of size depth is built
@@ -237,8 +239,8 @@ class Problem:
     @classmethod
     def balanced(cls, K: int, n: int, d: int, **kwargs) -> "Problem":
         """K classes of n samples each."""
-        K = _check_int("K", K, 2)
-        n = _check_int("n", n, 1)
+        K = check_int("K", K, 2)
+        n = check_int("n", n, 1)
         return cls(counts=(n,) * K, d=d, **kwargs)
 
     @classmethod
@@ -487,7 +489,7 @@ def from_convention(convention: Union[str, Convention], *, counts, d, lambda_W, 
         raise ProblemError("convention", f"must be one of {list(CONVENTIONS)} or a Convention, got {convention!r}")
     if isinstance(counts, (str, bytes, bytearray)) or not isinstance(counts, (Sequence, np.ndarray)):
         raise ProblemError("counts", f"must be a list of per-class sample counts, got {counts!r}")
-    counts = tuple(_check_int("counts", c, 1) for c in counts)
+    counts = tuple(check_int("counts", c, 1) for c in counts)
     loss = losses.canonical(loss)
     samples = kwargs.get("samples")
     N = float(sum(counts)) if samples is None else float(np.shape(samples.targets(counts))[1])
