@@ -7,14 +7,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # the command line's persistent compilation cache: one fresh directory per test session (in-process and
 # subprocess runs of `ufm` share it), never the user's ~/.cache
 os.environ.setdefault("UFM_CACHE_DIR", tempfile.mkdtemp(prefix="ufm-test-cache-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one directory per worker: JAX writes an entry while another process
+    # may read it (a worker read a half-written entry: a warning and a recompilation), so workers do not share
+    os.environ["UFM_CACHE_DIR"] = os.path.join(os.environ["UFM_CACHE_DIR"], os.environ["PYTEST_XDIST_WORKER"])
 
 import ufm  # noqa: E402
 from ufm._cache import enable_compilation_cache  # noqa: E402
 
 ufm.enable_x64()
-# every test process (each pytest-xdist worker, and the `ufm` subprocesses, which inherit UFM_CACHE_DIR and turn
-# the cache on as commands do) shares the session's fresh cache: a program compiled by one module is read back,
-# not compiled again, by the next (notebook kernels compile as a user's notebook does)
+# the test process and the `ufm` subprocesses it starts (they inherit UFM_CACHE_DIR and turn the cache on as
+# commands do) share its fresh cache: a program compiled by one module is read back, not compiled again, by the
+# next (notebook kernels compile as a user's notebook does)
 enable_compilation_cache()
 
 
