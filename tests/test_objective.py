@@ -1,6 +1,7 @@
 """The objective: streamed (column blocks, integer labels) equals dense; stable CE; class-reduced coordinates."""
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -29,6 +30,28 @@ def test_streamed_equals_dense_value_and_gradient(monkeypatch, loss, bias, reduc
     assert abs(float(v0 - v1)) <= 1e-14 * abs(float(v0))
     for a, b in zip(jax.tree_util.tree_leaves(g0), jax.tree_util.tree_leaves(g1)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(a))))
+
+
+@pytest.mark.parametrize("loss,bias", [("ce", "free"), ("mse", "regularized")])
+def test_streamed_second_derivatives_equal_dense(monkeypatch, loss, bias):
+    """The streamed loss's own derivative rule (ufm.objective.fused_block_loss) must carry second derivatives
+    too: the Lanczos check differentiates the gradient forward (jax.jvp of jax.grad) and the Newton polish takes
+    jax.hessian. Both equal the dense evaluation's to rounding (blocks of 2 columns, a padded last block)."""
+    monkeypatch.setattr(obj, "STREAM_BLOCK_LOGITS", 2 * 5)
+    kw = {"lambda_b": 1e-2} if bias == "regularized" else {}
+    p = ufm.Problem(counts=(3, 2, 4, 1, 5), d=3, depth=2, loss=loss, bias=bias, lambda_W=1e-3, lambda_H=2e-3, **kw)
+    x = obj.init_params(p, jax.random.PRNGKey(2), 1.0, reduce=True)
+    x["b"] = jnp.asarray(np.random.default_rng(1).standard_normal(p.K))
+    v = jax.tree_util.tree_map(lambda a: jnp.asarray(np.random.default_rng(a.size).standard_normal(a.shape)), x)
+    f = obj.make_objective(loss, bias)
+    dense, streamed = (obj.problem_data(p, reduce=True, stream=s) for s in (False, True))
+    hvp = [jax.jit(lambda y, u, data: jax.jvp(lambda z: jax.grad(f)(z, data), (y,), (u,))[1])(x, v, data)
+           for data in (dense, streamed)]
+    for a, b in zip(*(jax.tree_util.tree_leaves(h) for h in hvp)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(a))))
+    flat, unravel = jax.flatten_util.ravel_pytree(x)
+    H0, H1 = (jax.jit(jax.hessian(lambda z, data: f(unravel(z), data)))(flat, data) for data in (dense, streamed))
+    np.testing.assert_allclose(np.asarray(H1), np.asarray(H0), rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(H0))))
 
 
 def test_streaming_is_chosen_for_many_classes_and_solves(monkeypatch):

@@ -143,10 +143,11 @@ STREAM_BLOCK_LOGITS = 2 ** 20
 
 
 def streamed_loss(per_label, params: dict, data: dict):
-    """sum_c weights_c l(z_c, e_{y_c}) over column blocks of B = max(1, 2^20 / K) columns: each block's K x B
-    logits are formed, reduced to one number and, under ``jax.checkpoint``, recomputed in the backward pass
-    instead of stored, so memory is O(K B + (K + C) d) instead of O(K C) for targets and logits (the
-    language-model regime: K = vocabulary size). Exactly the dense sum (blocks add up in another order)."""
+    """sum_c weights_c l(z_c, e_{y_c}) over column blocks of B = max(1, 2^20 / K) columns (the language-model
+    regime: K = vocabulary size): memory O(K B + (K + C) d) instead of O(K C) for targets and logits. The loss
+    of the product W = W_M ... W_1 (K x d) and the scaled features goes through :func:`fused_block_loss`, whose
+    derivative is its own rule: one pass over the blocks gives the value and the gradient together. Exactly the
+    dense sum (blocks add up in another order)."""
     Wp = forward.product(layers(params, data))  # K x d (linear layers)
     Hs = params["H"] * data["scale"][None, :]
     b = params.get("b")
@@ -157,15 +158,49 @@ def streamed_loss(per_label, params: dict, data: dict):
     Hb = jnp.pad(Hs, ((0, 0), (0, pad))).reshape(d, nb, B).transpose(1, 0, 2)
     yb = jnp.pad(data["labels"], (0, pad)).reshape(nb, B)
     wb = jnp.pad(data["weights"], (0, pad)).reshape(nb, B)  # padded columns weigh 0
+    return fused_block_loss(per_label)(Wp, Hb, jnp.zeros((K,), Hs.dtype) if b is None else b, yb, wb)
 
-    @jax.checkpoint
-    def block(total, xs):
-        h, y, w = xs
-        Z = Wp @ h if b is None else Wp @ h + b[:, None]
-        return total + jnp.sum(w * per_label(Z, y)), None
 
-    total, _ = jax.lax.scan(block, jnp.zeros((), Hs.dtype), (Hb, yb, wb))
-    return total
+@functools.lru_cache(maxsize=None)
+def fused_block_loss(per_label):
+    """``loss(W, Hb, b, yb, wb) = sum_j sum_c wb[j, c] l(W Hb[j][:, c] + b, e_{yb[j, c]})`` over blocks j of
+    columns (``Hb``: nb x d x B, ``yb``/``wb``: nb x B), with a ``jax.custom_jvp`` rule. Evaluated alone it
+    forms one block of K x B logits at a time (one matmul per block). Differentiated, one scan over the blocks
+    forms each block's logits Z_j once, its loss and G_j = dl/dZ_j (the softmax minus the one-hot for CE), and
+    accumulates the gradients g_W = sum_j G_j Hb_j^T, g_b = sum_j G_j 1 and g_Hj = W^T G_j (three matmuls per
+    block, no block stored for a backward pass); the tangent is <g_W, dW> + <g_H, dH> + <g_b, db> +
+    <l, dw>. Reverse mode transposes that linear map (the gradients are its residuals: O((K + C) d) memory);
+    forward-over-reverse Hessian-vector products (``ufm.curvature``) and ``jax.hessian`` (``ufm.newton``)
+    differentiate the scan that forms the gradients. Cached per ``per_label``: one function, one compilation."""
+
+    @jax.custom_jvp
+    def loss(W, Hb, b, yb, wb):
+        def step(total, xs):
+            h, y, w = xs
+            return total + jnp.sum(w * per_label(W @ h + b[:, None], y)), None
+
+        return jax.lax.scan(step, jnp.zeros((), W.dtype), (Hb, yb, wb))[0]
+
+    def value_and_gradients(W, Hb, b, yb, wb):
+        def step(carry, xs):
+            total, gW, gb = carry
+            h, y, w = xs
+            per_column, pullback = jax.vjp(lambda z: per_label(z, y), W @ h + b[:, None])
+            (G,) = pullback(w)  # dl/dZ of the block, weighted
+            return (total + jnp.sum(w * per_column), gW + G @ h.T, gb + jnp.sum(G, axis=1)), (W.T @ G, per_column)
+
+        zeros = (jnp.zeros((), W.dtype), jnp.zeros_like(W), jnp.zeros_like(b))
+        (total, gW, gb), (gH, per_column) = jax.lax.scan(step, zeros, (Hb, yb, wb))
+        return total, gW, gH, gb, per_column
+
+    @loss.defjvp
+    def loss_jvp(primals, tangents):
+        W, Hb, b, yb, wb = primals
+        dW, dHb, db, _, dwb = tangents
+        total, gW, gH, gb, per_column = value_and_gradients(W, Hb, b, yb, wb)
+        return total, jnp.vdot(gW, dW) + jnp.vdot(gH, dHb) + jnp.vdot(gb, db) + jnp.vdot(per_column, dwb)
+
+    return loss
 
 
 @functools.lru_cache(maxsize=None)
