@@ -232,3 +232,12 @@ def test_bench_large_k_smoke(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     row = json.loads(out.read_text())["rows"][0]
     assert not row["ok"] and "ResourceError" in row["failure"]
+
+
+def test_bench_streamed_smoke(tmp_path):
+    """bench_streamed.py: one tiny point timed; the fused, checkpointed and dense evaluations agree."""
+    import bench_streamed
+
+    row = bench_streamed.one(12, 3, dense_max=12, repeats=1)
+    assert set(row["median_s"]) == {"floor", "fused", "checkpoint", "value", "dense"}
+    assert max(v for v in row["max_grad_diff"].values()) <= 1e-13  # the same gradient, blocks summed in turn
