@@ -165,19 +165,29 @@ def large_k_table(paths) -> str:
     rows = []
     for path in paths:
         with open(path) as f:
-            rows += json.load(f)["rows"]
-    out = ["| mode | K | d | n | parameters (reduced) | ufm estimate | peak RSS | value+grad | L-BFGS iteration | "
-           "solve | iterations | outcome |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            rows += [dict(r, file=os.path.basename(path)[:-5]) for r in json.load(f)["rows"]]
+    out = ["| results | mode | K | d | n | parameters (reduced) | ufm estimate | peak RSS | value+grad | L-BFGS iteration | "
+           "solve | iterations | outcome |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         peak = max([v for k, v in r.items() if k.startswith("rss_")], default=None)
         outcome = r.get("failure") or r.get("status") or ("measured" if r.get("ok") else "")
 
         def gb(x):
             return "–" if x is None else f"{x:.2f} GB"
-        out.append(f"| {r['mode']} | {r['K']:,} | {r['d']} | {r['n']} | {r.get('params_reduced', 0):,} | "
+        out.append(f"| {r['file']} | {r['mode']} | {r['K']:,} | {r['d']} | {r['n']} | {r.get('params_reduced', 0):,} | "
                    f"{gb(r.get('estimate_gb'))} | {gb(peak)} | {_t(r.get('eval_s'))} | {_t(r.get('lbfgs_iter_s'))} | "
                    f"{_t(r.get('solve_s'))} | {r.get('iterations', '–')} | {outcome} |")
     return "\n".join(out)
+
+
+def streamed_table(path) -> str:
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_streamed import table
+
+    with open(path) as f:
+        return table(json.load(f)["rows"])
 
 
 def main(argv=None):
@@ -190,7 +200,8 @@ def main(argv=None):
             print("machine:", json.load(f)["machine"])
         print(accuracy_tables(acc))
     for name, fn in (("roofline.json", roofline_table), ("ladder.json", ladder_table),
-                     ("compile.json", compile_tables), ("reduction.json", reduction_tables)):
+                     ("compile.json", compile_tables), ("reduction.json", reduction_tables),
+                     ("streamed.json", streamed_table)):
         path = os.path.join(args.results, name)
         if os.path.exists(path):
             print()
