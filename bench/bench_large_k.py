@@ -2,7 +2,7 @@
 this machine, in time and peak memory, and where it fails and why. Measurement only: nothing is changed.
 
     python bench/bench_large_k.py [--grid KxDxN,...] [--modes eval,solve] [--limit 600]
-        [--max-memory-gb 12] [--out bench/results/large_k.json]
+        [--gtol 1e-11] [--max-iter 20000] [--max-memory-gb 12] [--out bench/results/large_k.json]
 
 Balanced CE, bias none, M = 1, lambda_W = lambda_H = 0.5 / (K sqrt(n)) (as bench/cases.py), d < K - 1 (no
 closed form: no gap is reported), the class-reduced problem (``reduce="auto"``, the default: one feature
@@ -22,7 +22,8 @@ is recorded too: ``device_peak_gb``).
   (``ufm.limits.estimate_bytes``) beside the measured peak.
 - ``solve``: ``ufm.solve(problem, search="never")``: one L-BFGS run to ufm's stopping rule with rebalancing
   and the second-order check (Lanczos; on for at most 200,000 parameters), and the lift to N feature
-  columns. ``search="never"`` because for d < K the default adds the reduced global search (dozens of
+  columns, to ``--gtol`` (ufm's relative stationarity) within ``--max-iter`` iterations.
+  ``search="never"`` because for d < K the default adds the reduced global search (dozens of
   starts, each a full solve: ``--modes default`` measures it where affordable).
 - ``default``: ``ufm.solve(problem)`` as a user calls it (with the global search for d < K).
 
@@ -67,7 +68,9 @@ from ufm import objective as obj, limits
 from ufm.loop import compile_seconds
 from ufm.solver import SolverOptions, run_once, solve
 mode, K, d, n, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-out = {"mode": mode, "K": K, "d": d, "n": n, "import_s": time.perf_counter() - t0, "rss_after_import_gb": rss_gb()}
+gtol, max_iter = float(sys.argv[6]), int(sys.argv[7])
+out = {"mode": mode, "K": K, "d": d, "n": n, "gtol": gtol, "max_iter": max_iter,
+       "import_s": time.perf_counter() - t0, "rss_after_import_gb": rss_gb()}
 lam = 0.5 / (K * n ** 0.5)
 t = time.perf_counter()
 p = ufm.Problem.balanced(K, n, d, loss="ce", bias="none", lambda_W=lam, lambda_H=lam)
@@ -105,7 +108,7 @@ if mode == "eval":
     out.update(lbfgs_iter_s=(time.perf_counter() - t) / max(r.iterations, 1), lbfgs_iters=r.iterations,
                rss_after_lbfgs_gb=rss_gb())
 else:
-    opts = {"search": "never"} if mode == "solve" else {}
+    opts = dict({"search": "never"} if mode == "solve" else {}, gtol=gtol, max_iter=max_iter)
     t = time.perf_counter()
     s = solve(p, **opts)
     out.update(solve_s=time.perf_counter() - t, wall_time=s.wall_time, compile_time=s.compile_time,
@@ -127,13 +130,14 @@ def parse_grid(text):
     return out
 
 
-def run_point(mode, K, d, n, iters, limit, max_memory_gb):
+def run_point(mode, K, d, n, iters, limit, max_memory_gb, gtol=1e-11, max_iter=20000):
     env = dict(os.environ)
     if max_memory_gb:
         env["UFM_MAX_MEMORY_GB"] = str(max_memory_gb)
     t = time.perf_counter()
     try:
-        r = subprocess.run([sys.executable, "-c", CHILD, mode, str(K), str(d), str(n), str(iters)],
+        r = subprocess.run([sys.executable, "-c", CHILD, mode, str(K), str(d), str(n), str(iters), repr(gtol),
+                            str(max_iter)],
                            capture_output=True, text=True, timeout=limit, env=env)
         stdout, stderr, code, killed = r.stdout, r.stderr, r.returncode, False
     except subprocess.TimeoutExpired as e:
@@ -159,6 +163,8 @@ def main(argv=None):
     parser.add_argument("--grid", default=DEFAULT_GRID, help="KxDxN steps (N: samples per class)")
     parser.add_argument("--modes", default="eval,solve", help="comma list of eval, solve, default")
     parser.add_argument("--iters", type=int, default=20, help="L-BFGS iterations timed in mode eval")
+    parser.add_argument("--gtol", type=float, default=1e-11, help="relative stationarity of modes solve, default")
+    parser.add_argument("--max-iter", type=int, default=20000, help="L-BFGS iteration cap of modes solve, default")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds per grid point and mode")
     parser.add_argument("--max-memory-gb", type=float, default=12.0, help="UFM_MAX_MEMORY_GB of the children")
     parser.add_argument("--out", default=None)
@@ -173,7 +179,7 @@ def main(argv=None):
               "max_memory_gb": args.max_memory_gb, "rows": []}
     for K, d, n in parse_grid(args.grid):
         for mode in modes:
-            row = run_point(mode, K, d, n, args.iters, args.limit, args.max_memory_gb)
+            row = run_point(mode, K, d, n, args.iters, args.limit, args.max_memory_gb, args.gtol, args.max_iter)
             row["load_after"] = loadavg()
             print(json.dumps(row), file=sys.stderr, flush=True)
             result["rows"].append(row)
