@@ -313,3 +313,18 @@ def test_other_runtime_errors_are_not_called_out_of_memory(monkeypatch):
     monkeypatch.setattr(ufm.solver, "solve", fail)
     with pytest.raises(RuntimeError, match="INTERNAL"):
         main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "-q"])
+
+
+def test_long_solves_show_their_iterations_on_stderr(monkeypatch, capsys):
+    """`ufm solve` reports a run's iteration, objective and stationarity on stderr while it runs (shown after
+    REPORT_AFTER seconds; here at once), never with --quiet or --json (stdout stays the summary alone)."""
+    from ufm.cli import _solve
+
+    monkeypatch.setattr(_solve, "REPORT_AFTER", 0.0)
+    monkeypatch.setattr(_solve, "REPORT_GAP", 0.0)
+    monkeypatch.setattr(_solve, "REPORT_EVERY", 3)
+    assert main(SMALL + ["--no-predictions"]) == 0
+    out, err = capsys.readouterr()
+    assert "\r  iteration 3: objective " in err and ", stationarity " in err and "  iteration 3" not in out
+    assert main(SMALL + ["--no-predictions", "-q"]) == 0
+    assert "  iteration" not in capsys.readouterr().err

@@ -230,3 +230,31 @@ def test_global_search_refuses_more_classes_than_it_can_take_on(monkeypatch):
     assert "more than the global search takes on" in cert["search"]["skipped"]
     monkeypatch.setattr(reduced, "MAX_CLASSES", 6)
     assert reduced.applicable(problem)[0]
+
+
+def test_long_runs_report_their_iterations_from_inside_the_loop():
+    """report_every = n: inside ufm.loop.reporting blocks a run calls the innermost callback at iterations n,
+    2n, ... and at its stop, with that iterate's objective and stationarity (the trace of the same run records
+    the same numbers); the run is the uninterrupted run, bit for bit (the L-BFGS state carries over)."""
+    import jax
+
+    from ufm import objective as obj
+    from ufm.loop import reporting
+    from ufm.solver import SolverOptions, run_once, trace_run
+
+    problem = ufm.Problem.balanced(4, 10, 6, loss="ce")
+    x0 = obj.init_params(problem, jax.random.PRNGKey(0))
+    plain = run_once(problem, x0, SolverOptions(max_iter=500))
+    seen, outer = [], []
+    with reporting(outer.append):
+        with reporting(lambda *r: seen.append(r)):
+            run = run_once(problem, x0, SolverOptions(max_iter=500, report_every=4))
+    assert run[1:] == plain[1:] and not outer
+    # every 4 iterations, and the last iterate once (the run's stop is no multiple of 4 in general)
+    assert [r[0] for r in seen] == sorted(set(range(4, run.iterations, 4)) | {run.iterations}) and len(seen) >= 3
+    tr = trace_run(problem, x0, SolverOptions(max_iter=500), num_iter=run.iterations)
+    for it, value, stat in seen:
+        assert value == tr.values[it] and stat == tr.stationarity[it]
+    run_once(problem, x0, SolverOptions(max_iter=500, report_every=4))  # no block: reports dropped
+    with pytest.raises(ufm.OptionsError, match="report_every"):
+        SolverOptions(report_every=-1)

@@ -35,6 +35,7 @@ Statuses (:class:`Status`, a string enumeration with a message for each):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -141,10 +142,33 @@ class LoopOptions:
     learning_rate: float = 0.1
     momentum: float = 0.9
     stall_iters: int = 20
+    #: every that many iterations a run calls the innermost :func:`reporting` callback (0: never); not part
+    #: of any compiled program
+    report_every: int = 0
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise OptionsError("method", f"must be one of {list(METHODS)}, got {self.method!r}")
+        check_positive_int("report_every", self.report_every, 0, 10 ** 9)
+
+
+_REPORTERS: list = []
+
+
+@contextlib.contextmanager
+def reporting(callback):
+    """Within the block, a run of :func:`minimize` with ``LoopOptions(report_every=n)`` calls
+    ``callback(iteration, objective, stationarity)`` every n iterations and once at its end: the progress of
+    one long run (the language-model regime takes minutes per run). The run is then compiled as a start and a
+    resumable loop (:func:`compiled_segments`) that stops every n iterations and continues from its full state
+    (the L-BFGS memory included), so it takes the same iterates as one uninterrupted run, and no host callback
+    enters the compiled program (JAX does not cache programs that have one). Blocks nest; the innermost
+    callback is called."""
+    _REPORTERS.append(callback)
+    try:
+        yield
+    finally:
+        _REPORTERS.pop()
 
 
 def cast(tree, dtype):
@@ -372,12 +396,47 @@ def to_run(x, fx, gn, s, it, code) -> Run:
                CODES[int(code)])
 
 
+@functools.lru_cache(maxsize=32)
+def compiled_segments(f, opts: LoopOptions):
+    """The loop of :func:`make_loop` in resumable pieces, jitted: ``start(x0, data) -> carry``,
+    ``resume(carry, data, until, gtol) -> carry`` (iterates while the run goes on and its iteration count is
+    below ``until``) and ``finish(carry, gtol)``; for runs that report their progress (:func:`reporting`)."""
+    init, cond, body, finish = make_loop(f, opts)
+
+    def resume(carry, data, until, gtol):
+        return jax.lax.while_loop(lambda c: cond(c, until, gtol), lambda c: body(c, data), carry)
+
+    return jax.jit(init), jax.jit(resume), jax.jit(finish)
+
+
 def minimize(f, x0, data, opts: LoopOptions, *, max_iter: int, gtol: float, dtype=jnp.float64) -> Run:
     """Minimise a smooth ``f(params, data)`` over a parameter pytree from ``x0`` with the loop of this module.
-    ``f`` must be a stable (module-level or cached) function: compilations are cached on its identity."""
+    ``f`` must be a stable (module-level or cached) function: compilations are cached on its identity. With
+    ``opts.report_every`` inside a :func:`reporting` block, the run reports its progress."""
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), x0)
-    args = (x0, cast(data, dtype), jnp.asarray(max_iter), jnp.asarray(gtol, dtype))
+    data = cast(data, dtype)
+    opts, every = dataclasses.replace(opts, report_every=0), opts.report_every  # one program for both
+    if every and _REPORTERS:
+        return _minimize_reporting(f, x0, data, opts, every, max_iter, jnp.asarray(gtol, dtype), _REPORTERS[-1])
+    args = (x0, data, jnp.asarray(max_iter), jnp.asarray(gtol, dtype))
     return to_run(*executable(compiled_run(f, opts), ("run", f, opts), *args)(*args))
+
+
+def _minimize_reporting(f, x0, data, opts, every, max_iter, gtol, report) -> Run:
+    start, resume, finish = compiled_segments(f, opts)
+    carry = executable(start, ("start", f, opts), x0, data)(x0, data)
+    done = 0
+    while True:
+        until = min(done + every, max_iter)
+        args = (carry, data, jnp.asarray(until), gtol)
+        carry = executable(resume, ("resume", f, opts), *args)(*args)
+        it = int(carry[5])
+        if it > done:
+            report(it, float(carry[2]), float(carry[4]))
+        if it < until or it >= max_iter:  # stopped by its own rule, or at the cap
+            break
+        done = it
+    return to_run(*executable(finish, ("finish", f, opts), carry, gtol)(carry, gtol))
 
 
 def minimize_starts(f, starts, data, opts: LoopOptions, *, max_iter: int, gtol: float, progress=None) -> tuple:

@@ -96,6 +96,9 @@ class SolverOptions:
         ``ufm.newton.MAX_PARAMS`` parameters), ``"always"`` or ``"never"``.
       escapes: how often a run that stopped at a saddle is continued along negative curvature.
       search_restarts: random starts of the global search (besides its structured starts); default 8.
+      report_every: every that many iterations a run reports ``(iteration, objective, stationarity)`` to the
+        callback of an enclosing ``ufm.loop.reporting`` block (0, the default: no reports; ``ufm solve``
+        shows them on stderr for runs longer than a second).
     """
 
     method: str = "lbfgs"
@@ -115,6 +118,7 @@ class SolverOptions:
     escapes: int = 3
     search_restarts: int = 8
     polish: str = "auto"
+    report_every: int = 0
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -124,6 +128,7 @@ class SolverOptions:
             check_positive_int(field, getattr(self, field), minimum, 10 ** 6)
         check_positive_int("escapes", self.escapes, 0, 100)
         check_positive_int("search_restarts", self.search_restarts, 0, 10 ** 6)
+        check_positive_int("report_every", self.report_every, 0, MAX_ITER_LIMIT)
         check_positive_int("seed", self.seed, 0, 2 ** 32 - 1)
         for field in ("gtol", "init_scale", "learning_rate"):
             _check_real(field, getattr(self, field))
@@ -137,7 +142,7 @@ class SolverOptions:
     @property
     def loop(self) -> LoopOptions:
         return LoopOptions(self.method, self.memory, float(self.learning_rate), float(self.momentum),
-                           self.stall_iters)
+                           self.stall_iters, self.report_every)
 
     @property
     def dtype(self):

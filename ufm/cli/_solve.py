@@ -250,15 +250,43 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: a run reports its iteration, objective and stationarity every this many iterations (ufm.loop.reporting)
+REPORT_EVERY = 100
+#: seconds a solve runs before its iteration reports are shown, and between two shown
+REPORT_AFTER, REPORT_GAP = 1.0, 0.5
+#: progress lines are padded to this width, so that a shorter line overwrites a longer one (``\r``)
+LINE = 78
+
+
 def _progress(quiet: bool):
     if quiet:
         return None
 
     def report(done, total, value):
-        print(f"\r  run {done}/{total}: objective {value:.12g}", end="" if done < total else "\n",
+        print(f"\r  run {done}/{total}: objective {value:.12g}".ljust(LINE), end="" if done < total else "\n",
               file=sys.stderr, flush=True)
 
     return report
+
+
+def _iteration_progress(quiet: bool):
+    """The context in which ``ufm solve`` runs: the iterations of a long run reported on stderr (the first
+    after :data:`REPORT_AFTER` seconds, then at most every :data:`REPORT_GAP` seconds)."""
+    if quiet:
+        return contextlib.nullcontext()
+    from ufm.loop import reporting
+
+    start = time.perf_counter()
+    last = [start]
+
+    def report(iteration, value, stationarity):
+        now = time.perf_counter()
+        if now - start >= REPORT_AFTER and now - last[0] >= REPORT_GAP:
+            last[0] = now
+            print(f"\r  iteration {iteration:,}: objective {value:.12g}, stationarity {stationarity:.2e}".ljust(LINE),
+                  end="", file=sys.stderr, flush=True)
+
+    return reporting(report)
 
 
 # ------------------------------------------------------------------------------------------ checks up front
@@ -615,7 +643,8 @@ def run(args) -> int:
     with flag_names():
         options = SolverOptions(method=args.method, max_iter=args.max_iter, gtol=args.gtol,
                                 restarts=args.restarts, seed=args.seed, init_scale=args.init_scale,
-                                search=args.search, reduce=args.reduce, polish=args.polish)
+                                search=args.search, reduce=args.reduce, polish=args.polish,
+                                report_every=0 if args.quiet or args.json else REPORT_EVERY)
     convex_in_features = problem.classifier_fixed and problem.depth == 1 and problem.lambda_H > 0
     if problem.K > problem.d + 1 and problem.samples is None and not convex_in_features:
         # (a fixed classifier at depth 1 leaves a problem convex in the features and bias: no warning)
@@ -633,7 +662,7 @@ def run(args) -> int:
                   "attained; random starts alone may miss the optimum (the global search is off here)")
     init = None if saved is None else saved.params()
     try:
-        with flag_names(), _quiet_numpy():
+        with flag_names(), _quiet_numpy(), _iteration_progress(args.quiet or args.json):
             solution = solve(problem, options, init=init, progress=_progress(args.quiet or args.json))
         if args.certify:
             from ufm.certificates import certify
