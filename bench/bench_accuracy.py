@@ -55,6 +55,15 @@ def loadavg():
         return None
 
 
+def write_json(path, result) -> None:
+    """Write ``result`` to ``path`` whole or not at all (a temporary file, then a rename): the benchmarks write
+    after every point, so an interrupted run keeps what it measured."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1, default=float)
+    os.replace(path + ".tmp", path)
+
+
 def machine() -> dict:
     import jax
 
@@ -299,11 +308,7 @@ def main(argv=None):
         results["cases"].append(run_case(name, problem, methods, args.budget, args.repeats, args.repeat_below, log,
                                         args.sgd_steps))
         if args.out:  # written after every case: an interrupted run keeps what it measured
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            tmp = args.out + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(results, f, indent=1, default=float)
-            os.replace(tmp, args.out)
+            write_json(args.out, results)
     print(table(results))
     return results
 

@@ -45,7 +45,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_accuracy import loadavg  # noqa: E402
+from bench_accuracy import loadavg, write_json  # noqa: E402
 
 DEFAULT_GRID = "1000x64x1,1000x256x10,2000x128x1,5000x64x1,5000x256x1,10000x64x1,10000x256x1,20000x64x1"
 SMOKE_GRID = "10x4x2"
@@ -184,10 +184,7 @@ def main(argv=None):
             print(json.dumps(row), file=sys.stderr, flush=True)
             result["rows"].append(row)
             if args.out:  # written after every point: an interrupted run keeps what it measured
-                os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-                with open(args.out + ".tmp", "w") as f:
-                    json.dump(result, f, indent=1)
-                os.replace(args.out + ".tmp", args.out)
+                write_json(args.out, result)
     print(table(result["rows"]))
     return result
 

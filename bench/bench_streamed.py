@@ -129,7 +129,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    from bench_accuracy import machine
+    from bench_accuracy import machine, write_json
 
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "rows": []}
     for step in args.grid.split(","):
@@ -138,10 +138,7 @@ def main(argv=None):
         print(json.dumps(row), file=sys.stderr, flush=True)
         result["rows"].append(row)
         if args.out:  # after every point: an interrupted run keeps what it measured
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            with open(args.out + ".tmp", "w") as fh:
-                json.dump(result, fh, indent=1)
-            os.replace(args.out + ".tmp", args.out)
+            write_json(args.out, result)
     print(table(result["rows"]))
     return result
 
