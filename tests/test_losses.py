@@ -244,3 +244,19 @@ def test_per_class_solver_against_multistart_and_certificate(name, ref):
     assert sol.status.acceptable and sol.objective <= other + 1e-9 * abs(other), (sol.objective, other)
     assert sol.objective == pytest.approx(other, rel=1e-6)
     assert ufm.certify(sol).certificate["level"] == "certified"
+
+
+@pytest.mark.parametrize("name,scale", [("mse", 1.0), ("mse-rescaled(scale=4, weight=2.5)", 4.0)])
+def test_square_losses_by_label_keep_every_digit_near_the_targets(name, scale):
+    """Near the targets (small weight decay) the residual is ~1e-9; per_label (the streamed objective) must
+    equal the per-sample form to rounding there too: a difference like sum z^2 - z_y^2 is exact only to
+    ~1e-16 * scale^2, far more than the whole loss (~1e-18) there."""
+    import jax.numpy as jnp
+
+    g = np.random.default_rng(3)
+    y = g.integers(0, 6, 9)
+    T = np.eye(6)[:, y]
+    Z = scale * T + 1e-9 * g.standard_normal((6, 9))
+    loss = losses.get(name)
+    want = np.asarray(loss.per_sample(jnp.asarray(Z), jnp.asarray(T)))
+    np.testing.assert_allclose(np.asarray(loss.per_label(jnp.asarray(Z), jnp.asarray(y))), want, rtol=1e-12)
