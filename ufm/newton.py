@@ -35,7 +35,7 @@ from ufm.loop import F_FLOOR, Run, Status, executable
 
 #: Newton polish runs by default when the solved problem has at most this many parameters
 MAX_PARAMS = 2000
-#: Newton steps taken at most past the stopping rule's gtol (:func:`polish`)
+#: Newton steps taken past the stopping rule's gtol while each still divides the gradient norm by 10
 EXTRA_STEPS = 3
 #: a Newton step shorter than this, relative to the point's norm, is rounding: no extra steps from there
 EXACT = 1e-12
@@ -64,9 +64,8 @@ def _stationarity(fx, g, x) -> float:
 
 def polish(f, params, data, *, gtol: float, max_steps: int = 12) -> tuple[Run, Curvature]:
     """Newton steps (module docstring) from ``params`` until the relative stationarity is at most ``gtol`` or
-    no step helps, then up to :data:`EXTRA_STEPS` more while they still move the point and divide the
-    gradient norm by 10 (the geometry to rounding, not only the gradient to gtol; the best converged point is
-    kept). Returns the final :class:`ufm.loop.Run` (status ``converged`` or ``stalled``) and the
+    no step helps, then up to :data:`EXTRA_STEPS` more while each divides the gradient norm by 10 (the
+    geometry to rounding, not only the gradient to gtol). Returns the final :class:`ufm.loop.Run` (status ``converged`` or ``stalled``) and the
     :class:`ufm.curvature.Curvature` from the Hessian's eigenvalues there.
 
     Each step tries the damped saddle-free Newton steps delta(mu) = -V diag(1/(|e| + mu)) V^T g for
