@@ -35,8 +35,6 @@ from ufm.loop import F_FLOOR, Run, Status, executable
 
 #: Newton polish runs by default when the solved problem has at most this many parameters
 MAX_PARAMS = 2000
-#: Newton steps taken past the stopping rule's gtol while each still divides the gradient norm by 10
-EXTRA_STEPS = 3
 
 
 @functools.lru_cache(maxsize=32)
@@ -62,8 +60,7 @@ def _stationarity(fx, g, x) -> float:
 
 def polish(f, params, data, *, gtol: float, max_steps: int = 12) -> tuple[Run, Curvature]:
     """Newton steps (module docstring) from ``params`` until the relative stationarity is at most ``gtol`` or
-    no step helps, then up to :data:`EXTRA_STEPS` more while each divides the gradient norm by 10 (the
-    geometry to rounding, not only the gradient to gtol). Returns the final :class:`ufm.loop.Run` (status ``converged`` or ``stalled``) and the
+    no step helps. Returns the final :class:`ufm.loop.Run` (status ``converged`` or ``stalled``) and the
     :class:`ufm.curvature.Curvature` from the Hessian's eigenvalues there.
 
     Each step tries the damped saddle-free Newton steps delta(mu) = -V diag(1/(|e| + mu)) V^T g for
@@ -79,22 +76,14 @@ def polish(f, params, data, *, gtol: float, max_steps: int = 12) -> tuple[Run, C
     eig = executable(eig, ("newton", f, key), x, data)
     value_grad = executable(value_grad, ("value_grad", f, key), x, data)
     eps = np.finfo(float).eps
-    steps, mu_rel, extra, last_gn = 0, 10 * eps, 0, None
+    steps, mu_rel = 0, 10 * eps
     while True:
         fx, g, e, V = (np.asarray(a) for a in eig(x, data))
         with np.errstate(over="ignore", invalid="ignore"):
             fx, gn = float(fx), float(np.linalg.norm(g))
         s = _stationarity(fx, g, np.asarray(x))
-        if steps >= max_steps or not np.isfinite(fx):
+        if s <= gtol or steps >= max_steps or not np.isfinite(fx):
             break
-        if s <= gtol:
-            # past gtol, up to EXTRA_STEPS more while Newton still gains 10x in the gradient: the stopping rule
-            # bounds the gradient, not the point, and along curvatures of order lambda (small weight decay, near
-            # thresholds) a gradient at gtol leaves the geometry off by ~gtol / lambda
-            if extra >= EXTRA_STEPS or (last_gn is not None and gn > 0.1 * last_gn):
-                break
-            extra += 1
-        last_gn = gn
         scale = max(float(np.max(np.abs(e))), 1e-300)
         gv = V.T @ g
         accepted = False
