@@ -9,8 +9,9 @@ Parameters are a dict pytree::
 and the data a dict of arrays: ``lambda_W`` (learnable layers), ``lambda_H``, ``lambda_b``, ``targets``
 (K x C; for one-hot targets with a loss that has ``per_label``, integer ``labels`` (C,) instead, evaluated in
 column blocks: :func:`streamed_loss`), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when
-it is fixed. Shapes, the loss, the bias mode and the layer kind (``ufm.forward``) are static, so one
-compilation serves every lambda (and, reduced, every class count)::
+it is fixed. Shapes, the loss
+the bias mode and the layer kind (``ufm.forward``) are static, so one compilation serves every lambda (and,
+reduced, every class count)::
 
     f = sum_c weights_c loss(W_M s(..s(W_1 (scale_c h_c))) + b, t_c) + sum_m lambda_W[m]/2 ||W_m||^2
         + lambda_H/2 ||H||^2 + lambda_b/2 ||b||^2        (bias "free": no lambda_b term; "none": b = 0)
