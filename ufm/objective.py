@@ -7,9 +7,7 @@ Parameters are a dict pytree::
      "b": b}                 # K bias, present only when bias != "none"
 
 and the data a dict of arrays: ``lambda_W`` (learnable layers), ``lambda_H``, ``lambda_b``, ``targets``
-(K x C; for one-hot targets with a loss that has ``per_label``, integer ``labels`` (C,) instead, evaluated in
-column blocks: :func:`streamed_loss`), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when
-it is fixed. Shapes, the loss
+(K x C), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when it is fixed. Shapes, the loss
 the bias mode and the layer kind (``ufm.forward``) are static, so one compilation serves every lambda (and,
 reduced, every class count)::
 
@@ -138,11 +136,8 @@ def logits(params: dict, data: dict, activation: str = "linear", activate_featur
                           activation, activate_features)
 
 
-#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks: all of
-#: them, since the fused rule of :func:`fused_block_loss` made the blocked evaluation no slower than the dense
-#: one on small problems and 1.4-2x faster from K x C ~ 10^5 (bench/bench_streamed.py, docs/benchmarks.md);
-#: before it, only from 2^22 logits, for memory
-STREAM_MIN_LOGITS = 0
+#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks
+STREAM_MIN_LOGITS = 2 ** 22
 #: logits per block (K x B) of a streamed evaluation
 STREAM_BLOCK_LOGITS = 2 ** 20
 
@@ -212,9 +207,8 @@ def fused_block_loss(per_label):
 def make_objective(loss: str, bias: str, activation: str = "linear", activate_features: bool = False):
     """The objective ``f(params, data) -> scalar`` for a loss name, a bias mode and a layer kind (module
     docstring; ``ufm.forward``). Cached: the same function object (and so the same compilation) for the same
-    loss, bias and layer kind. Data with integer ``labels`` instead of ``targets`` (:func:`problem_data`:
-    one-hot targets, linear layers, a loss with ``per_label``) is evaluated in column blocks
-    (:func:`streamed_loss`)."""
+    loss, bias and layer kind. Data with integer ``labels`` instead of ``targets`` (:func:`problem_data`, many
+    classes, linear layers) is evaluated in column blocks (:func:`streamed_loss`)."""
     loss_obj = losses.get(loss)
 
     def f(params, data):
