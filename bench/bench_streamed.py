@@ -42,13 +42,7 @@ def checkpointed_objective(per_label):
 
     def f(params, data):
         W, H = params["W"][0], params["H"] * data["scale"][None, :]
-        K, (d, C) = W.shape[0], H.shape
-        B = max(1, min(C, obj.STREAM_BLOCK_LOGITS // K))
-        nb = -(-C // B)
-        pad = nb * B - C
-        Hb = jnp.pad(H, ((0, 0), (0, pad))).reshape(d, nb, B).transpose(1, 0, 2)
-        yb = jnp.pad(data["labels"], (0, pad)).reshape(nb, B)
-        wb = jnp.pad(data["weights"], (0, pad)).reshape(nb, B)
+        Hb, yb, wb = obj.column_blocks(H, data["labels"], data["weights"], W.shape[0])
 
         @jax.checkpoint
         def block(total, xs):

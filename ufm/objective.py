@@ -151,14 +151,20 @@ def streamed_loss(per_label, params: dict, data: dict):
     Wp = forward.product(layers(params, data))  # K x d (linear layers)
     Hs = params["H"] * data["scale"][None, :]
     b = params.get("b")
-    K, (d, C) = Wp.shape[0], Hs.shape
+    K = Wp.shape[0]
+    Hb, yb, wb = column_blocks(Hs, data["labels"], data["weights"], K)
+    return fused_block_loss(per_label)(Wp, Hb, jnp.zeros((K,), Hs.dtype) if b is None else b, yb, wb)
+
+
+def column_blocks(H, labels, weights, K: int) -> tuple:
+    """The columns of ``H`` (d x C), their labels and weights in blocks of B = max(1, 2^20 / K) columns:
+    ``(Hb, yb, wb)`` of shapes nb x d x B, nb x B, nb x B; the last block padded with columns of weight 0."""
+    d, C = H.shape
     B = max(1, min(C, STREAM_BLOCK_LOGITS // max(K, 1)))
     nb = -(-C // B)
     pad = nb * B - C
-    Hb = jnp.pad(Hs, ((0, 0), (0, pad))).reshape(d, nb, B).transpose(1, 0, 2)
-    yb = jnp.pad(data["labels"], (0, pad)).reshape(nb, B)
-    wb = jnp.pad(data["weights"], (0, pad)).reshape(nb, B)  # padded columns weigh 0
-    return fused_block_loss(per_label)(Wp, Hb, jnp.zeros((K,), Hs.dtype) if b is None else b, yb, wb)
+    Hb = jnp.pad(H, ((0, 0), (0, pad))).reshape(d, nb, B).transpose(1, 0, 2)
+    return Hb, jnp.pad(labels, (0, pad)).reshape(nb, B), jnp.pad(weights, (0, pad)).reshape(nb, B)
 
 
 @functools.lru_cache(maxsize=None)
