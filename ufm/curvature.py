@@ -31,7 +31,6 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
-from ufm import losses
 from ufm.loop import executable
 
 #: relative tolerance of the verdicts (lambda_min compared with rtol * max |eigenvalue|): 1000 eps, far above
@@ -193,7 +192,7 @@ def symmetry_basis(problem, params: dict) -> np.ndarray:
             Wt = [np.zeros_like(W) for W in Ws]
             Wt[-1][k] = Ws[-1][k]
             vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "W": tuple(Wt)})[0]))
-    if problem.bias == "free" and losses.get(problem.loss).shift_invariant:
+    if problem.bias_shift_free:
         vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "b": np.ones_like(params["b"])})[0]))
     if not vecs:
         return np.zeros((flat.size, 0))

@@ -287,6 +287,13 @@ class Problem:
         return self.classifier is not None
 
     @property
+    def bias_shift_free(self) -> bool:
+        """The bias is defined only up to b -> b + c 1: a free bias under a shift-invariant loss (softmax
+        losses, ``ufm.losses.Loss.shift_invariant``). Solutions report its centred representative
+        (sum_k b_k = 0), so that biases of different runs and predictions compare."""
+        return self.bias == "free" and losses.get(self.loss).shift_invariant
+
+    @property
     def normalized(self) -> bool:
         """Whether features or classifier rows are constrained to spheres (``feature_radius`` /
         ``classifier_radius``)."""

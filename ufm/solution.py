@@ -58,7 +58,8 @@ class Solution:
       weights: all M layers, first to classifier (a fixed classifier included), numpy float64.
       columns: the solved feature columns: d x N, or d x C in class-reduced coordinates when ``reduced``
         (``ufm.objective``); ``features`` lifts them.
-      bias: b (K,), or None when ``problem.bias == "none"``.
+      bias: b (K,), or None when ``problem.bias == "none"``; centred (sum 0) where only b + c 1 is defined
+        (``Problem.bias_shift_free``).
       objective, grad_norm, stationarity, iterations, status: of the best run.
       runs: a :class:`RunRecord` per run, in order.
       reduced: the class-reduced problem was solved (docs/theory.md section 4).
@@ -113,8 +114,11 @@ class Solution:
                   "max_eigenvalue": curv.max_eigenvalue, "steps": curv.steps}
         elif second_order_checked:
             so = {"verdict": "not checked", "why": f"best run ended {run.status}"}
+        bias = None if "b" not in params else np.asarray(params["b"], np.float64)
+        if bias is not None and problem.bias_shift_free:  # b + c 1 is the same solution: report the centred one
+            bias = bias - bias.mean()
         return cls(problem=problem, weights=tuple(weights), columns=np.asarray(params["H"], np.float64),
-                   bias=None if "b" not in params else np.asarray(params["b"], np.float64),
+                   bias=bias,
                    objective=run.objective, grad_norm=run.grad_norm, stationarity=run.stationarity,
                    iterations=run.iterations, status=Status(run.status), runs=recs, reduced=reduced,
                    second_order=so, **kwargs)

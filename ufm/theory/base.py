@@ -51,7 +51,8 @@ class Prediction:
         """Relative errors of ``solution`` against the prediction: ``objective_rel_err`` and, where predicted,
         ``logits_err`` (W Hbar), ``classifier_gram_err`` (W_M W_M^T), ``product_gram_err`` (W W^T),
         ``bias_err`` -- each max-abs error over
-        the max-abs predicted entry (rotation invariant quantities only)."""
+        the max-abs predicted entry (rotation invariant quantities only; a bias defined up to b + c 1 is
+        compared centred)."""
         pred = self.predict(problem)
         out = {}
         if "objective" in pred:
@@ -66,7 +67,10 @@ class Prediction:
                 # a bias lives on the scale of the logits: measured against the predicted logits too, so that
                 # a bias predicted ~0 (balanced CE, any shift allowed) is not divided by ~0
                 floor = float(np.max(np.abs(pred["logits"]))) if key == "bias" and "logits" in pred else 0.0
-                out[f"{key}_err"] = rel_err(get(), pred[key], floor)
+                found_, predicted = get(), pred[key]
+                if key == "bias" and problem.bias_shift_free:  # only b + c 1 is defined: compare centred
+                    found_, predicted = (np.asarray(v, float) - np.mean(v) for v in (found_, predicted))
+                out[f"{key}_err"] = rel_err(found_, predicted, floor)
         return out
 
 
