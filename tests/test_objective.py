@@ -74,8 +74,8 @@ def test_labels_losses_equal_the_target_losses():
     T = jnp.eye(6)[:, y]
     np.testing.assert_allclose(losses.cross_entropy_labels(Z, y), losses.cross_entropy(Z, T), rtol=1e-15)
     np.testing.assert_allclose(losses.squared_error_labels(Z, y), losses.squared_error(Z, T), rtol=1e-13)
-    # near the targets (small weight decay) the residual is ~1e-9: the expanded 1/2(|z|^2 - 2 z_y + 1) keeps
-    # only ~1e-16 / 1e-18 of it; computed from the residual, every digit stays
+    # near the targets (small weight decay) the residual is ~1e-9 and the loss ~1e-18: the expanded
+    # 1/2(|z|^2 - 2 z_y + 1) is exact only to ~1e-16; computed from the residual, every digit stays
     near = T + 1e-9 * jnp.asarray(rng.standard_normal((6, 9)))
     np.testing.assert_allclose(losses.squared_error_labels(near, y), losses.squared_error(near, T), rtol=1e-13)
 

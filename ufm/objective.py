@@ -7,9 +7,10 @@ Parameters are a dict pytree::
      "b": b}                 # K bias, present only when bias != "none"
 
 and the data a dict of arrays: ``lambda_W`` (learnable layers), ``lambda_H``, ``lambda_b``, ``targets``
-(K x C), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when it is fixed. Shapes, the loss
-the bias mode and the layer kind (``ufm.forward``) are static, so one compilation serves every lambda (and,
-reduced, every class count)::
+(K x C; for one-hot targets with a loss that has ``per_label``, integer ``labels`` (C,) instead, evaluated in
+column blocks: :func:`streamed_loss`), ``weights`` (C,) and ``scale`` (C,), plus ``classifier`` (K x d) when
+it is fixed. Shapes, the loss, the bias mode and the layer kind (``ufm.forward``) are static, so one
+compilation serves every lambda (and, reduced, every class count)::
 
     f = sum_c weights_c loss(W_M s(..s(W_1 (scale_c h_c))) + b, t_c) + sum_m lambda_W[m]/2 ||W_m||^2
         + lambda_H/2 ||H||^2 + lambda_b/2 ||b||^2        (bias "free": no lambda_b term; "none": b = 0)
@@ -136,8 +137,11 @@ def logits(params: dict, data: dict, activation: str = "linear", activate_featur
                           activation, activate_features)
 
 
-#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks
-STREAM_MIN_LOGITS = 2 ** 22
+#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks: all of
+#: them, since the fused rule of :func:`fused_block_loss` made the blocked evaluation no slower than the dense
+#: one on small problems and 1.4-2x faster from K x C ~ 10^5 (bench/bench_streamed.py, docs/benchmarks.md);
+#: before it, only from 2^22 logits, for memory
+STREAM_MIN_LOGITS = 0
 #: logits per block (K x B) of a streamed evaluation
 STREAM_BLOCK_LOGITS = 2 ** 20
 
@@ -213,8 +217,9 @@ def fused_block_loss(per_label):
 def make_objective(loss: str, bias: str, activation: str = "linear", activate_features: bool = False):
     """The objective ``f(params, data) -> scalar`` for a loss name, a bias mode and a layer kind (module
     docstring; ``ufm.forward``). Cached: the same function object (and so the same compilation) for the same
-    loss, bias and layer kind. Data with integer ``labels`` instead of ``targets`` (:func:`problem_data`, many
-    classes, linear layers) is evaluated in column blocks (:func:`streamed_loss`)."""
+    loss, bias and layer kind. Data with integer ``labels`` instead of ``targets`` (:func:`problem_data`:
+    one-hot targets, linear layers, a loss with ``per_label``) is evaluated in column blocks
+    (:func:`streamed_loss`)."""
     loss_obj = losses.get(loss)
 
     def f(params, data):
