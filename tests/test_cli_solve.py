@@ -2,6 +2,7 @@
 the global search of deep models, the predictions of ufm.theory with their verdicts, --init round trips."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -317,7 +318,8 @@ def test_other_runtime_errors_are_not_called_out_of_memory(monkeypatch):
 
 def test_long_solves_show_their_iterations_on_stderr(monkeypatch, capsys):
     """`ufm solve` reports a run's iteration, objective and stationarity on stderr while it runs (shown after
-    REPORT_AFTER seconds; here at once), never with --quiet or --json (stdout stays the summary alone)."""
+    REPORT_AFTER seconds; here at once), saying which run (and which start of a global search) it is, never
+    with --quiet or --json (stdout stays the summary alone)."""
     from ufm.cli import _solve
 
     monkeypatch.setattr(_solve, "REPORT_AFTER", 0.0)
@@ -325,6 +327,13 @@ def test_long_solves_show_their_iterations_on_stderr(monkeypatch, capsys):
     monkeypatch.setattr(_solve, "REPORT_EVERY", 3)
     assert main(SMALL + ["--no-predictions"]) == 0
     out, err = capsys.readouterr()
-    assert "\r  iteration 3: objective " in err and ", stationarity " in err and "  iteration 3" not in out
+    assert "\r  run 1/1, iteration 3: objective " in err and ", stationarity " in err and "iteration 3" not in out
     assert main(SMALL + ["--no-predictions", "-q"]) == 0
-    assert "  iteration" not in capsys.readouterr().err
+    assert "iteration" not in capsys.readouterr().err
+    # a deep model: two random starts, then the reduced-problem global search and its many starts
+    assert main(["solve", "--classes", "3", "--per-class", "2", "--dim", "3", "--depth", "2", "--restarts", "2",
+                 "--no-predictions"]) == 0
+    err = capsys.readouterr().err
+    assert "\r  run 1/3, iteration 3:" in err and "\r  run 2/3, iteration 3:" in err, err
+    starts = set(re.findall(r"\r  run 3/3, reduced-search, start (\d+)/\d+, iteration", err))
+    assert len(starts) >= 2, err  # (structured starts near the optimum stop before their first report)

@@ -171,6 +171,26 @@ def reporting(callback):
         _REPORTERS.pop()
 
 
+_STAGES: list = []
+
+
+@contextlib.contextmanager
+def stage(label: str):
+    """Within the block, :func:`stage_label` names where the running solve is ("run 2/5", "start 7/40"):
+    what a :func:`reporting` callback shows beside the iteration, so that the reports of successive runs (the
+    starts of a global search among them) are told apart. Blocks nest."""
+    _STAGES.append(str(label))
+    try:
+        yield
+    finally:
+        _STAGES.pop()
+
+
+def stage_label() -> str:
+    """The labels of the enclosing :func:`stage` blocks, outermost first, joined by ", " ("" outside)."""
+    return ", ".join(_STAGES)
+
+
 def cast(tree, dtype):
     """Every floating-point leaf as ``dtype`` (integer leaves, e.g. class labels, stay integers)."""
     def one(a):
@@ -445,7 +465,8 @@ def minimize_starts(f, starts, data, opts: LoopOptions, *, max_iter: int, gtol: 
     each start (the global searches of ``ufm.reduced`` and ``ufm.nonlinear``)."""
     runs = []
     for i, (name, x0) in enumerate(starts):
-        runs.append((name, minimize(f, x0, data, opts, max_iter=max_iter, gtol=gtol)))
+        with stage(f"start {i + 1}/{len(starts)}"):
+            runs.append((name, minimize(f, x0, data, opts, max_iter=max_iter, gtol=gtol)))
         if progress is not None:
             progress(i + 1, len(starts), runs[-1][1].objective)
     return runs, best_run([run for _, run in runs])

@@ -45,7 +45,7 @@ from ufm._precision import require_x64
 from ufm.curvature import descend_along, lanczos
 from ufm.errors import OptionsError, ProblemError
 from ufm.loop import (METHODS, LoopOptions, Run, Status, check_positive_int, compile_seconds, minimize,
-                      stationarity, trace as loop_trace, tree_norm)
+                      stage, stationarity, trace as loop_trace, tree_norm)
 from ufm.problem import Problem
 from ufm.solution import Solution
 
@@ -443,13 +443,16 @@ def solve(problem: Problem, options: Optional[SolverOptions] = None, *, init=Non
     t0, c0 = time.perf_counter(), compile_seconds()
     records = []
     for r, (label, x0) in enumerate(starts):
-        run, curv, esc = finish_run(program, run_program(program, x0, options), options, check, options.seed, polish)
+        with stage(f"run {r + 1}/{total}"):
+            run, curv, esc = finish_run(program, run_program(program, x0, options), options, check, options.seed,
+                                        polish)
         records.append((label, run, curv, esc))
         if progress is not None:
             progress(r + 1, total, run.objective)
     search_info = None
     if search:
-        run, curv, esc, search_info = search_run(program, options, check, polish)
+        with stage(f"run {total}/{total}, {search_label(problem)}"):
+            run, curv, esc, search_info = search_run(program, options, check, polish)
         records.append((search_label(problem), run, curv, esc))
         if progress is not None:
             progress(total, total, run.objective)

@@ -274,7 +274,7 @@ def _iteration_progress(quiet: bool):
     after :data:`REPORT_AFTER` seconds, then at most every :data:`REPORT_GAP` seconds)."""
     if quiet:
         return contextlib.nullcontext()
-    from ufm.loop import reporting
+    from ufm.loop import reporting, stage_label
 
     start = time.perf_counter()
     last = [start]
@@ -283,8 +283,9 @@ def _iteration_progress(quiet: bool):
         now = time.perf_counter()
         if now - start >= REPORT_AFTER and now - last[0] >= REPORT_GAP:
             last[0] = now
-            print(f"\r  iteration {iteration:,}: objective {value:.12g}, stationarity {stationarity:.2e}".ljust(LINE),
-                  end="", file=sys.stderr, flush=True)
+            where = stage_label()  # which run (and which start of a global search) is iterating
+            print(f"\r  {where + ', ' if where else ''}iteration {iteration:,}: objective {value:.12g}, "
+                  f"stationarity {stationarity:.2e}".ljust(LINE), end="", file=sys.stderr, flush=True)
 
     return reporting(report)
 
