@@ -79,7 +79,8 @@ def test_dirichlet_split_is_exact_and_seeded():
     (dict(counts=[[1, 2]], rounds=0), "rounds"), (dict(counts=[[1, 2]], optimizer="sgd"), "optimizer"),
     (dict(counts=[[1, 2]], lr=float("nan")), "lr"), (dict(counts=[[1, 2, 3]]), "counts"),
     (dict(counts=[[1, 2], [3]]), "counts"), (dict(counts=[[1, 2]], lr="fast"), "lr"),
-    (dict(counts=[[1, 2]], rounds=2.5), "rounds")])
+    (dict(counts=[[1, 2]], rounds=2.5), "rounds"), (dict(counts=[[1, 2]], rounds="4.0"), "rounds"),
+    (dict(counts=[[1, 2]], local_steps="3"), "local_steps"), (dict(counts=[[1, 2]], lr="0.1"), "lr")])
 def test_bad_federation_is_one_clear_error(kwargs, field):
     with pytest.raises(ufm.ProblemError) as e:
         fd.Federation(problem=ufm.Problem(counts=(1, 1), d=2), **kwargs)

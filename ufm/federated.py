@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import Optional
 
 import jax
@@ -60,7 +61,7 @@ import optax
 
 from ufm import metrics, objective
 from ufm.errors import ProblemError
-from ufm.problem import Problem
+from ufm.problem import Problem, check_int
 from ufm.solver import solve
 
 OPTIMIZERS = ("gd", "adam")
@@ -75,7 +76,7 @@ def dirichlet_counts(pooled, clients: int, alpha: float, seed: int = 0) -> np.nd
     pooled = np.asarray(pooled)
     if pooled.ndim != 1 or pooled.size < 2 or np.any(pooled < 1) or np.any(pooled != np.round(pooled)):
         raise ProblemError("counts", "pooled counts must be >= 2 positive integers")
-    clients = _int("clients", clients, 1)
+    clients = check_int("clients", clients, 1)
     if not (np.isfinite(_number("alpha", alpha)) and alpha > 0):
         raise ProblemError("alpha", f"must be a finite number > 0, got {alpha!r}")
     if int(pooled.sum()) < clients:
@@ -98,17 +99,11 @@ def dirichlet_counts(pooled, clients: int, alpha: float, seed: int = 0) -> np.nd
 
 
 def _number(field, value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ProblemError(field, f"must be a number, got {value!r}") from None
-
-
-def _int(field, value, minimum):
-    if isinstance(value, bool) or not np.isfinite(_number(field, value)) or not float(value).is_integer() \
-            or int(value) < minimum:
-        raise ProblemError(field, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """A real number (a 0-d array taken; strings, bools and anything else refused, naming the field)."""
+    value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ProblemError(field, f"must be a number, got {value!r}")
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +143,7 @@ class Federation:
                                           "constraint")
         object.__setattr__(self, "counts", tuple(tuple(int(v) for v in row) for row in c))
         for field, minimum in (("rounds", 1), ("local_steps", 1), ("adapt_steps", 0), ("seed", 0)):
-            object.__setattr__(self, field, _int(field, getattr(self, field), minimum))
+            object.__setattr__(self, field, check_int(field, getattr(self, field), minimum))
         if self.optimizer not in OPTIMIZERS:
             raise ProblemError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for field in ("lr", "init_scale"):
