@@ -67,7 +67,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ufm import metrics
-from ufm.curvature import RTOL as CURVATURE_RTOL, descend_along, lanczos
+from ufm.curvature import (RTOL as CURVATURE_RTOL, column_rays, descend_along, lanczos, orthonormal_span,
+                           skew_generators)
 from ufm.errors import OptionsError, ProblemError, ResourceError
 from ufm.loop import F_FLOOR, LoopOptions, Status, check_positive_int, minimize_starts, stationarity
 from ufm.objective import to_sphere
@@ -338,19 +339,8 @@ def _symmetry_basis(problem: SupCon, V: np.ndarray) -> np.ndarray:
     """Orthonormal basis of the exact symmetries' tangents at raw parameters V (flat, as ravel of {"H": V}): the
     radial direction of every column and, for features on the whole sphere, the rotations A V (A skew); the
     non-negative orthant has no continuous symmetry but the rays."""
-    d, N = V.shape
-    vecs = []
-    for i in range(d if not problem.nonnegative else 0):
-        for j in range(i + 1, d):
-            T = np.zeros_like(V)
-            T[i], T[j] = -V[j], V[i]
-            vecs.append(T.ravel())
-    for c in range(N):
-        T = np.zeros_like(V)
-        T[:, c] = V[:, c]
-        vecs.append(T.ravel())
-    U, s, _ = np.linalg.svd(np.stack(vecs, axis=1), full_matrices=False)
-    return U[:, s > 1e-10 * s[0]]
+    rotations = [] if problem.nonnegative else [(A @ V).ravel() for A in skew_generators(V.shape[0])]
+    return orthonormal_span(rotations + [T.ravel() for T in column_rays(V)], V.size)
 
 
 #: curvature is invisible in float64 when a unit relative step along it would change L by less than this many

@@ -156,6 +156,35 @@ def descend_along(value, params, direction, base: float, below: float):
     return best
 
 
+def skew_generators(d: int):
+    """The d(d-1)/2 generators A = E_ij - E_ji (i < j) of the rotations of R^d: the tangent of X -> Q X at Q = I
+    is A X."""
+    for i in range(d):
+        for j in range(i + 1, d):
+            A = np.zeros((d, d))
+            A[i, j], A[j, i] = 1.0, -1.0
+            yield A
+
+
+def column_rays(X: np.ndarray):
+    """The radial tangents of the columns of X (column c of X, zero elsewhere): the directions along which a
+    column constrained to a sphere (or a ray of the non-negative orthant) has no curvature of its own."""
+    for c in range(X.shape[1]):
+        T = np.zeros_like(X)
+        T[:, c] = X[:, c]
+        yield T
+
+
+def orthonormal_span(vecs: list, size: int) -> np.ndarray:
+    """An orthonormal basis (columns) of the span of the flat vectors ``vecs`` (singular values below 1e-10 of
+    the largest dropped: zero tangents, e.g. at W = H = 0, and repeated ones)."""
+    if not vecs:
+        return np.zeros((size, 0))
+    U, s, _ = np.linalg.svd(np.stack(vecs, axis=1), full_matrices=False)
+    keep = s > 1e-10 * max(s[0], 1e-300) if s.size and s[0] > 1e-12 else np.zeros(s.shape, bool)
+    return U[:, keep]
+
+
 def symmetry_basis(problem, params: dict) -> np.ndarray:
     """Orthonormal basis (columns, flat coordinates of ``params``) of the tangents of the exact symmetries at
     ``params`` (module docstring). Zero tangents (e.g. at W = H = 0) are dropped."""
@@ -169,36 +198,28 @@ def symmetry_basis(problem, params: dict) -> np.ndarray:
     if not problem.linear:  # rotations commute with no activation: only the free features' space (before W_1)
         spaces = min(spaces, 0 if problem.activate_features else 1)
     zeros = jax.tree_util.tree_map(np.zeros_like, params)
+    def flat_tangent(**parts):
+        return np.asarray(jax.flatten_util.ravel_pytree({**zeros, **parts})[0])
+
     for m in range(spaces):  # hidden space m: input of layer m + 1 (0: the features)
-        for i in range(d):
-            for j in range(i + 1, d):
-                A = np.zeros((d, d))
-                A[i, j], A[j, i] = 1.0, -1.0
-                Wt = [np.zeros_like(W) for W in Ws]
-                Ht = A @ H if m == 0 else np.zeros_like(H)
-                if m > 0:
-                    Wt[m - 1] = A @ Ws[m - 1]
-                if m < learnable:
-                    Wt[m] = -Ws[m] @ A
-                tangent = {**zeros, "W": tuple(Wt), "H": Ht}
-                vecs.append(np.asarray(jax.flatten_util.ravel_pytree(tangent)[0]))
-    if getattr(problem, "feature_radius", None) is not None:  # radial directions of the feature columns
-        for c in range(H.shape[1]):
-            Ht = np.zeros_like(H)
-            Ht[:, c] = H[:, c]
-            vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "H": Ht})[0]))
-    if getattr(problem, "classifier_radius", None) is not None:  # radial directions of the classifier rows
-        for k in range(Ws[-1].shape[0]):
+        for A in skew_generators(d):
             Wt = [np.zeros_like(W) for W in Ws]
-            Wt[-1][k] = Ws[-1][k]
-            vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "W": tuple(Wt)})[0]))
+            Ht = A @ H if m == 0 else np.zeros_like(H)
+            if m > 0:
+                Wt[m - 1] = A @ Ws[m - 1]
+            if m < learnable:
+                Wt[m] = -Ws[m] @ A
+            vecs.append(flat_tangent(W=tuple(Wt), H=Ht))
+    if getattr(problem, "feature_radius", None) is not None:  # radial directions of the feature columns
+        vecs += [flat_tangent(H=Ht) for Ht in column_rays(H)]
+    if getattr(problem, "classifier_radius", None) is not None:  # radial directions of the classifier rows
+        for ray in column_rays(Ws[-1].T):
+            Wt = [np.zeros_like(W) for W in Ws]
+            Wt[-1] = ray.T
+            vecs.append(flat_tangent(W=tuple(Wt)))
     if problem.bias_shift_free:
-        vecs.append(np.asarray(jax.flatten_util.ravel_pytree({**zeros, "b": np.ones_like(params["b"])})[0]))
-    if not vecs:
-        return np.zeros((flat.size, 0))
-    U, s, _ = np.linalg.svd(np.stack(vecs, axis=1), full_matrices=False)
-    keep = s > 1e-10 * max(s[0], 1e-300) if s.size and s[0] > 1e-12 else np.zeros(s.shape, bool)
-    return U[:, keep]
+        vecs.append(flat_tangent(b=np.ones_like(params["b"])))
+    return orthonormal_span(vecs, flat.size)
 
 
 def second_order(problem, f, params, data, *, steps: int = 120, seed: int = 0, rtol: float = RTOL) -> dict:
