@@ -335,5 +335,5 @@ def test_long_solves_show_their_iterations_on_stderr(monkeypatch, capsys):
                  "--no-predictions"]) == 0
     err = capsys.readouterr().err
     assert "\r  run 1/3, iteration 3:" in err and "\r  run 2/3, iteration 3:" in err, err
-    starts = set(re.findall(r"\r  run 3/3, reduced-search, start (\d+)/\d+, iteration", err))
+    starts = set(re.findall(r"\r  run 3/3 \(search\), start (\d+)/\d+, iteration", err))
     assert len(starts) >= 2, err  # (structured starts near the optimum stop before their first report)

@@ -451,7 +451,7 @@ def solve(problem: Problem, options: Optional[SolverOptions] = None, *, init=Non
             progress(r + 1, total, run.objective)
     search_info = None
     if search:
-        with stage(f"run {total}/{total}, {search_label(problem)}"):
+        with stage(f"run {total}/{total} (search)"):
             run, curv, esc, search_info = search_run(program, options, check, polish)
         records.append((search_label(problem), run, curv, esc))
         if progress is not None:

@@ -255,7 +255,7 @@ REPORT_EVERY = 100
 #: seconds a solve runs before its iteration reports are shown, and between two shown
 REPORT_AFTER, REPORT_GAP = 1.0, 0.5
 #: progress lines are padded to this width, so that a shorter line overwrites a longer one (``\r``)
-LINE = 78
+LINE = 96
 
 
 def _progress(quiet: bool):
