@@ -198,6 +198,7 @@ def symmetry_basis(problem, params: dict) -> np.ndarray:
     if not problem.linear:  # rotations commute with no activation: only the free features' space (before W_1)
         spaces = min(spaces, 0 if problem.activate_features else 1)
     zeros = jax.tree_util.tree_map(np.zeros_like, params)
+
     def flat_tangent(**parts):
         return np.asarray(jax.flatten_util.ravel_pytree({**zeros, **parts})[0])
 
