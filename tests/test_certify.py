@@ -32,8 +32,10 @@ def etf_value(K, n, M, lam):
 def test_one_layer_gap_closes(counts, loss, bias, kw):
     p = ufm.Problem(counts=counts, d=4, loss=loss, bias=bias, lambda_W=5e-3, lambda_H=5e-3, **kw)
     c = certify(solve(p, restarts=2), hessian=False).certificate
-    assert c["certified"] and c["level"] == "certified" and 0 <= c["gap"] <= 1e-8 * c["lower_bound"]
-    assert c["lower_bound"] <= solve(p, seed=5).objective
+    # (exact to rounding: the gap may be a few ulps of the value below 0)
+    assert c["certified"] and c["level"] == "certified"
+    assert -8 * np.finfo(float).eps * c["lower_bound"] <= c["gap"] <= 1e-8 * c["lower_bound"]
+    assert c["lower_bound"] <= solve(p, seed=5).objective * (1 + 8 * np.finfo(float).eps)  # (a bound, to rounding)
 
 
 @pytest.mark.parametrize("K,M,seed", [(4, 3, 0), (4, 3, 1), (4, 3, 2), (6, 2, 0)])

@@ -114,6 +114,7 @@ def certify(solution: Solution, *, search: Optional[bool] = None, hessian: bool 
                      "bound_attained": attained, "lower_bound_kind": kind})
         cert["certified"] = bool(attained and gap <= tolerance(solution.objective, rtol))
         evidence.append(f"{label} {bound:.15g}, gap {gap:.3e} (relative {cert['relative_gap']:.1e}"
+                        + ("; below 0 by rounding: value and bound agree to the last digits" if gap < 0 else "")
                         + ("" if attained else f"; not attained: {unattained}") + ")")
     else:
         cert["certified"] = False
