@@ -137,11 +137,12 @@ def logits(params: dict, data: dict, activation: str = "linear", activate_featur
                           activation, activate_features)
 
 
-#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks: all of
-#: them, since the fused rule of :func:`fused_block_loss` made the blocked evaluation no slower than the dense
-#: one on small problems and 1.4-2x faster from K x C ~ 10^5 (bench/bench_streamed.py, docs/benchmarks.md);
-#: before it, only from 2^22 logits, for memory
-STREAM_MIN_LOGITS = 0
+#: problems with one-hot targets and at least this many logits (K x C) are evaluated in column blocks by the
+#: fused rule of :func:`fused_block_loss`: 1.4-2x faster than the dense evaluation from K x C ~ 10^5 and within
+#: 1.1x below (bench/bench_streamed.py, docs/benchmarks.md), but its programs take longer to trace, which a
+#: fresh process pays even with the persistent cache (+0.15 s per `ufm solve`, +20% on `ufm check`); below
+#: this size the dense evaluation is the faster whole
+STREAM_MIN_LOGITS = 2 ** 16
 #: logits per block (K x B) of a streamed evaluation
 STREAM_BLOCK_LOGITS = 2 ** 20
 
