@@ -8,7 +8,8 @@ and balancing the factorisation W Hbar = Z gives
 with c = sqrt(lambda_W lambda_H), D = diag(n), z_k the logits of the class-k mean, b = 0 for bias "none".
 We solve it in the variables Y = Z D^{1/2} and beta = sqrt(N) b (which make the smooth part's curvature
 uniform, L = 2 L_l / N with L_l = 1/2 for CE and 1 for MSE) by FISTA with the nuclear-norm prox (singular
-value soft-thresholding) and function-value adaptive restart (O'Donoghue & Candes 2015).
+value soft-thresholding) and function-value adaptive restart (O'Donoghue & Candes 2015), finished by Newton
+steps on the factorised form f(A B^T, beta) + c/2 (||A||^2 + ||B||^2) (:func:`refine`; docs/theory.md section 8).
 
 Certificate (weak Fenchel duality): for any G in R^{K x K} with ||G||_2 <= c (spectral norm),
 c ||Y||_* >= <G, Y>, hence
