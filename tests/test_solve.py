@@ -286,3 +286,13 @@ def test_a_bias_defined_up_to_a_shift_is_reported_centred():
     np.testing.assert_allclose(shifted.bias, base.bias, atol=1e-8)
     q = ufm.Problem(counts=(4, 3, 2), d=4, loss="mse", bias="free", lambda_W=5e-3, lambda_H=5e-3)
     assert not q.bias_shift_free and abs(solve(q).bias.sum()) > 1e-3  # the MSE bias is not a gauge
+
+
+def test_the_search_run_counts_the_iterations_that_made_its_point():
+    """d < K: the global search's best start is continued by the loop, which from a converged point takes no
+    iteration; the run reports the winning start's iterations with its own (it said 'converged after 0
+    iterations')."""
+    p = ufm.Problem.balanced(4, 3, 3, bias="free", lambda_W=1e-3, lambda_H=1e-3)
+    sol = solve(p)
+    search = [r for r in sol.runs if r.label == "reduced-search"]
+    assert search and search[0].iterations > 0, sol.runs

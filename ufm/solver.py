@@ -386,13 +386,17 @@ def search_run(program: Program, options: SolverOptions, check: bool, polish: bo
     if not problem.linear:
         found = nonlinear.search(problem, restarts=options.search_restarts, seed=options.seed, loop=options.loop,
                                  max_iter=options.max_iter, gtol=options.gtol)
-        run, curv, esc = finish_run(program, run_program(program, found.params, options), options, check,
-                                    options.seed, polish)
-        return run, curv, esc, found.summary()
-    found = reduced.reduced_search(problem, restarts=options.search_restarts, seed=options.seed,
-                                   loop=options.loop, max_iter=options.max_iter, gtol=options.gtol)
-    x0 = found.params if program.reduce else obj.lift(problem, found.params)
-    run, curv, esc = finish_run(program, run_program(program, x0, options), options, check, options.seed, polish)
+        x0 = found.params
+    else:
+        found = reduced.reduced_search(problem, restarts=options.search_restarts, seed=options.seed,
+                                       loop=options.loop, max_iter=options.max_iter, gtol=options.gtol)
+        x0 = found.params if program.reduce else obj.lift(problem, found.params)
+    run = run_program(program, x0, options)
+    # the iterations that made the point: the winning start's and this run's (from an already converged point
+    # this run takes none, and "converged after 0 iterations" would hide the search's work)
+    won = next((r.iterations for name, r in found.runs if name == found.start and r.objective == found.objective), 0)
+    run = run._replace(iterations=run.iterations + int(won))
+    run, curv, esc = finish_run(program, run, options, check, options.seed, polish)
     return run, curv, esc, found.summary()
 
 
