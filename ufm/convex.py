@@ -41,6 +41,7 @@ from ufm import losses
 from ufm.errors import ProblemError
 from ufm.hypotheses import requires
 from ufm.loop import F_FLOOR
+from ufm.newton import MAX_PARAMS as NEWTON_MAX_PARAMS, polish
 from ufm.problem import Problem
 from ufm.scalar import grid_then_golden
 
@@ -246,7 +247,7 @@ def solve_convex(problem: Problem, *, tol: float = 1e-12, max_iter: int = 200_00
     Y, beta, k = _fista(problem.loss, problem.bias)(Y0, beta0, sqrt_n, N, c, lambda_b, tol, max_iter)
     lb, primal = _dual_bound_at(problem.loss, problem.bias, Y, beta, sqrt_n, N, c, lambda_b)
     steps = 0
-    if 2 * K * K + K <= NEWTON_MAX_PARAMS:
+    if 2 * K * K + K <= NEWTON_MAX_PARAMS:  # the size up to which ufm.newton polishes UFM solves
         # FISTA's certified gap bounds the value, not the point: along weak curvature (the squared error's free
         # bias, small weight decay) a relative gap of 1e-12 left W Hbar 7e-7 off, and at small weight decay FISTA
         # stalls (the loss flattens where the optimal logits sit). Newton steps on the factorised form finish
@@ -267,8 +268,6 @@ def solve_convex(problem: Problem, *, tol: float = 1e-12, max_iter: int = 200_00
                         converged=bool(gap <= tol * max(abs(float(primal)), F_FLOOR)), newton_steps=steps)
 
 
-#: the Newton refinement of :func:`solve_convex` runs when its factorised form has at most this many parameters
-NEWTON_MAX_PARAMS = 2000
 #: relative stationarity the refinement aims at (``ufm.newton.polish`` then goes on while its steps still move
 #: the point): far below the UFM solver's default 1e-11, since the oracle is what the solver is checked against
 REFINE_GTOL = 1e-14
@@ -296,8 +295,6 @@ def refine(problem: Problem, Y, beta, max_steps: int = 20) -> tuple:
     W Hbar 7e-7 off at a relative gap of 1e-12); these steps take both to rounding (gap 2e-15, W Hbar equal to
     the closed forms to 1e-14) in at most a few dozen Hessians of 2 K^2 + K parameters. The certificate is the
     dual bound at the result, as for FISTA's point."""
-    from ufm.newton import polish
-
     sqrt_n, N, c, lambda_b = _arrays(problem)
     U, s, Vt = np.linalg.svd(np.asarray(Y, np.float64))
     params = {"A": U * np.sqrt(s), "B": Vt.T * np.sqrt(s)}
