@@ -293,6 +293,15 @@ class Problem:
         (sum_k b_k = 0), so that biases of different runs and predictions compare."""
         return self.bias == "free" and losses.get(self.loss).shift_invariant
 
+    def canonical_bias(self, b):
+        """The representative of a bias that solutions report and predictions are compared with: centred
+        (``b - mean(b)``) where only b + c 1 is defined (:attr:`bias_shift_free`), else ``b`` itself (None
+        stays None)."""
+        if b is None or not self.bias_shift_free:
+            return b
+        b = np.asarray(b, np.float64)
+        return b - b.mean()
+
     @property
     def normalized(self) -> bool:
         """Whether features or classifier rows are constrained to spheres (``feature_radius`` /

@@ -114,9 +114,7 @@ class Solution:
                   "max_eigenvalue": curv.max_eigenvalue, "steps": curv.steps}
         elif second_order_checked:
             so = {"verdict": "not checked", "why": f"best run ended {run.status}"}
-        bias = None if "b" not in params else np.asarray(params["b"], np.float64)
-        if bias is not None and problem.bias_shift_free:  # b + c 1 is the same solution: report the centred one
-            bias = bias - bias.mean()
+        bias = problem.canonical_bias(None if "b" not in params else np.asarray(params["b"], np.float64))
         return cls(problem=problem, weights=tuple(weights), columns=np.asarray(params["H"], np.float64),
                    bias=bias,
                    objective=run.objective, grad_norm=run.grad_norm, stationarity=run.stationarity,

@@ -68,8 +68,8 @@ class Prediction:
                 # a bias predicted ~0 (balanced CE, any shift allowed) is not divided by ~0
                 floor = float(np.max(np.abs(pred["logits"]))) if key == "bias" and "logits" in pred else 0.0
                 found_, predicted = get(), pred[key]
-                if key == "bias" and problem.bias_shift_free:  # only b + c 1 is defined: compare centred
-                    found_, predicted = (np.asarray(v, float) - np.mean(v) for v in (found_, predicted))
+                if key == "bias":  # where only b + c 1 is defined, both centred
+                    found_, predicted = problem.canonical_bias(found_), problem.canonical_bias(predicted)
                 out[f"{key}_err"] = rel_err(found_, predicted, floor)
         return out
 

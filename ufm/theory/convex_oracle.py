@@ -31,10 +31,8 @@ def predict(problem) -> dict:
     from ufm.convex import solve_convex
 
     res = solve_convex(problem)
-    b = res.b
-    if b is not None and problem.bias_shift_free:  # the centred representative, as solutions report it
-        b = b - np.mean(b)
-    return {"objective": res.value, "lower_bound": res.lower_bound, "logits": res.Z, "bias": b,
+    return {"objective": res.value, "lower_bound": res.lower_bound, "logits": res.Z,
+            "bias": problem.canonical_bias(res.b),  # as solutions report it
             "gap": res.gap}
 
 
